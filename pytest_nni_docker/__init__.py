@@ -1,0 +1,27 @@
+"""Run NNI experiments in Docker containers from pytest tests.
+
+Everything below the pytest layer (``plugin``) works without pytest:
+``ExperimentRunner`` starts a manager container, submits an experiment and
+returns an ``ExperimentResult``.
+"""
+
+from pytest_nni_docker.errors import (
+    ConfigError,
+    DockerUnavailableError,
+    ExperimentFailed,
+    ImageError,
+    NniDockerError,
+)
+from pytest_nni_docker.results import ExperimentResult, Trial  # noqa: E402
+
+__all__ = [
+    "ConfigError",
+    "DockerUnavailableError",
+    "ExperimentFailed",
+    "ExperimentResult",
+    "ImageError",
+    "NniDockerError",
+    "Trial",
+]
+
+__version__ = "0.1.0"
