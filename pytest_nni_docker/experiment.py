@@ -1,0 +1,401 @@
+"""Submitting an experiment to an NNI manager in a container, waiting for its end,
+and collecting the result.
+
+``ExperimentRunner.run`` is the whole flow: check the config, start a network and
+a manager container, copy the trial code in, ``nnictl create``, poll the REST API
+until an end state, collect trials, metrics and logs, and remove what it started.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import yaml
+
+from pytest_nni_docker import versions
+from pytest_nni_docker.config import CONTAINER_ROOT, PreparedExperiment, prepare_experiment
+from pytest_nni_docker.containers import NniContainer, create_network, remove_network
+from pytest_nni_docker.engine import LABEL_KEEP, Engine
+from pytest_nni_docker.errors import ContainerError, ExperimentFailed, NniDockerError
+from pytest_nni_docker.rest import ManagerUnreachable, NniRestClient, RestError
+from pytest_nni_docker.results import ACTIVE_TRIAL_STATUSES, ExperimentResult, Trial, build_trials, metric_value
+
+logger = logging.getLogger(__name__)
+
+MANAGER_PORT = 8080
+CONFIG_PATH = f"{CONTAINER_ROOT}/config.yml"
+LOG_TAIL_BYTES = 20_000
+EVIDENCE_TAIL_LINES = 40
+TERMINAL_TRIAL_STATUSES = frozenset({"SUCCEEDED", "FAILED", "USER_CANCELED", "SYS_CANCELED", "EARLY_STOPPED"})
+_counter = itertools.count(1)
+
+
+@dataclass
+class RunOptions:
+    """How long to wait and what to keep. Times are in seconds."""
+
+    timeout: float = 900.0
+    no_progress_timeout: float = 300.0
+    poll_interval: float = 0.2
+    keep: bool = False
+    # How long the REST API may refuse connections after it answered before the
+    # manager counts as dead.
+    unreachable_grace: float = 3.0
+
+    def check(self) -> None:
+        from pytest_nni_docker.errors import ConfigError
+
+        for name in ("timeout", "no_progress_timeout", "poll_interval"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or math.isinf(value):
+                raise ConfigError(f"The option {name} must be a positive number of seconds, not {value!r}.")
+
+
+@dataclass
+class Progress:
+    """A snapshot of a running experiment, for progress lines."""
+
+    experiment_id: str
+    status: str
+    trials_done: int
+    trials_total: int | None
+    best_metric: float | None
+    elapsed: float
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+class TrainingService(Protocol):
+    """What remote mode adds to a run: the pool of workers the manager reaches."""
+
+    network: Any
+
+    def apply(self, config: dict[str, Any], manager: NniContainer, nni_version: str) -> list[str]:
+        """Write machineList and nniManagerIp into ``config``; return notes for the test log."""
+
+    def worker_of(self, trial: dict[str, Any]) -> str | None:
+        """Return the name of the worker a trial record ran on."""
+
+    def trial_file(self, trial: Trial, experiment_id: str, name: str) -> str:
+        """Return a trial's stdout, stderr or trial.log from its worker."""
+
+
+@dataclass
+class RunRecord:
+    """What a run started and saw, kept for the pytest report and cleanup."""
+
+    test: str = ""
+    manager: NniContainer | None = None
+    network: Any = None
+    result: ExperimentResult | None = None
+    error: BaseException | None = None
+    web_ui: str | None = None
+    kept: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+class ExperimentRunner:
+    """Runs NNI experiments in manager containers of one image."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        image: str,
+        nni_version: str,
+        options: RunOptions | None = None,
+        progress: ProgressCallback | None = None,
+        test_name: str = "",
+        device_requests: list[dict] | None = None,
+    ):
+        self.engine = engine
+        self.image = image
+        self.nni_version = nni_version
+        self.release = versions.release(nni_version)
+        self.options = options or RunOptions()
+        self.progress = progress
+        self.test_name = test_name
+        self.device_requests = device_requests
+        self.records: list[RunRecord] = []
+
+    # The whole flow ------------------------------------------------------
+
+    def run(
+        self,
+        config: str | Path | dict[str, Any],
+        base_dir: str | Path | None = None,
+        service: TrainingService | None = None,
+        **overrides: Any,
+    ) -> ExperimentResult:
+        """Run the experiment ``config`` and return its result.
+
+        ``config`` is a path to an NNI v2 YAML file or a dict; relative paths in a
+        dict resolve against ``base_dir`` (default: the current folder).
+        ``overrides`` replace top-level config keys, e.g. ``maxTrialNumber=4``.
+        Raises ``ConfigError`` before any container starts when the config is
+        invalid, and ``ExperimentFailed`` when the experiment does not finish.
+        """
+        self.options.check()
+        mode = "remote" if service is not None else "local"
+        prepared = self._prepare(config, base_dir, mode, overrides)
+
+        record = RunRecord(test=self.test_name)
+        self.records.append(record)
+        number = next(_counter)
+        name = f"nni-docker-{self.engine.session_id}-{number}"
+        labels = self.engine.labels("manager", self.test_name)
+        if self.options.keep:
+            labels[LABEL_KEEP] = "on-failure"
+
+        started = time.time()
+        try:
+            if service is not None:
+                record.network = service.network
+            else:
+                record.network = create_network(self.engine, name, self.engine.labels("network", self.test_name))
+            manager = NniContainer(
+                self.engine, self.image, f"{name}-manager", labels,
+                network=record.network, aliases=("nni-manager",), publish=(MANAGER_PORT,),
+                command=["sleep", "infinity"], device_requests=self.device_requests,
+            )
+            record.manager = manager
+            manager.start()
+            record.web_ui = f"http://{self.engine.published_host}:{manager.host_port(MANAGER_PORT)}"
+
+            if service is not None:
+                record.notes.extend(service.apply(prepared.config, manager, self.release.version))
+            for note in record.notes:
+                logger.warning("%s", note)
+
+            manager.upload(prepared.uploads)
+            manager.write_file(CONFIG_PATH, yaml.safe_dump(prepared.config, sort_keys=False))
+            client = NniRestClient(self.engine.published_host, manager.host_port(MANAGER_PORT))
+            try:
+                self._submit(manager, client)
+                end_reason = self._wait(manager, client, prepared, started)
+                result = self._collect(manager, client, prepared, service, started, mode, end_reason)
+            finally:
+                client.close()
+            record.result = result
+            return result
+        except BaseException as error:
+            record.error = error
+            raise
+        finally:
+            if not (self.options.keep and record.error is not None):
+                self.remove(record)
+            else:
+                record.kept = True
+
+    def remove(self, record: RunRecord) -> None:
+        """Remove a run's manager container and its own network."""
+        if record.manager is not None:
+            record.manager.remove()
+        if record.network is not None and record.network.attrs.get("Labels", {}).get("io.github.pytest-nni-docker.role") == "network":
+            remove_network(record.network)
+
+    # Steps -----------------------------------------------------------------
+
+    def _prepare(self, config: Any, base_dir: Any, mode: str, overrides: dict[str, Any]) -> PreparedExperiment:
+        from pytest_nni_docker.config import load_config
+
+        if overrides:
+            data, source, base = load_config(config, Path(base_dir) if base_dir else None)
+            data.update(overrides)
+            return prepare_experiment(data, base_dir=base, platform=mode)
+        return prepare_experiment(config, base_dir=Path(base_dir) if base_dir else None, platform=mode)
+
+    def _submit(self, manager: NniContainer, client: NniRestClient) -> None:
+        """Start the manager with ``nnictl create`` and wait until its REST API answers."""
+        command = ["nnictl", "create", "--config", CONFIG_PATH, "--port", str(MANAGER_PORT)]
+        code, output = manager.exec(command, workdir=CONTAINER_ROOT)
+        logger.debug("nnictl create output:\n%s", output)
+        failed = code != 0 or "ERROR" in output and "Web portal URLs" not in output
+        if failed:
+            evidence = {"nnictl create output": output.strip()}
+            if "command not found" in output or "executable file not found" in output:
+                message = (f"nnictl is not on PATH in image {self.image}. Use an image with NNI installed, "
+                           "or drop --nni-image to let the plugin build one.")
+            else:
+                message = f"nnictl create failed (exit {code}) in container {manager.name}:\n{_tail(output, 30)}"
+            raise ExperimentFailed(message, reason="submit_failed", evidence=evidence)
+
+    def _wait(self, manager: NniContainer, client: NniRestClient, prepared: PreparedExperiment, started: float) -> str:
+        """Poll until the experiment ends; return why it counts as finished or raise ``ExperimentFailed``."""
+        options = self.options
+        deadline = started + options.timeout
+        last_change = time.monotonic()
+        last_fingerprint: tuple = ()
+        last_answer: float | None = None
+        seen_running = False
+        last_metrics_poll = 0.0
+        metric_count = 0
+        best: float | None = None
+        experiment_id = ""
+        status = "UNKNOWN"
+
+        while True:
+            now = time.monotonic()
+            try:
+                state = client.check_status(timeout=5)
+                status = state.get("status", "UNKNOWN")
+                last_answer = now
+                if status == "ERROR":
+                    errors = "; ".join(str(e) for e in state.get("errors") or []) or "no message"
+                    raise self._failure(manager, client, experiment_id, f"NNI reported ERROR: {errors}", "error")
+                if status == "INITIALIZING":
+                    stats = {}
+                else:
+                    seen_running = True
+                    stats = client.job_statistics()
+                    if not experiment_id:
+                        experiment_id = client.experiment().get("id", "")
+                if seen_running and now - last_metrics_poll >= 1.0:
+                    last_metrics_poll = now
+                    metrics = client.metric_data()
+                    metric_count = len(metrics)
+                    best = _best_of(metrics, prepared.optimize_mode)
+            except ManagerUnreachable as error:
+                if last_answer is None:
+                    if now - started > 60 and time.time() > started + 60:
+                        raise self._failure(manager, client, experiment_id,
+                                            f"NNI manager REST API on {client.base_url} never answered: {error}", "manager_died")
+                elif now - last_answer > options.unreachable_grace:
+                    raise self._failure(manager, client, experiment_id,
+                                        f"NNI manager stopped answering on {client.base_url} while the experiment was {status}: "
+                                        "the manager process died. See the manager log below.", "manager_died")
+                stats = None
+
+            if stats is not None:
+                active = sum(stats.get(s, 0) for s in ACTIVE_TRIAL_STATUSES)
+                done = sum(stats.get(s, 0) for s in TERMINAL_TRIAL_STATUSES)
+                if status == "DONE":
+                    return "done"
+                if status in ("NO_MORE_TRIAL", "TUNER_NO_MORE_TRIAL") and active == 0 and sum(stats.values()) > 0:
+                    return status.lower()
+                if status == "TUNER_NO_MORE_TRIAL" and active == 0:
+                    return status.lower()
+                if self.progress is not None and experiment_id:
+                    self.progress(Progress(experiment_id, status, done, prepared.max_trial_number, best, time.time() - started))
+
+                fingerprint = (status, tuple(sorted(stats.items())), metric_count)
+                if fingerprint != last_fingerprint:
+                    last_fingerprint = fingerprint
+                    last_change = now
+
+            if now - last_change > options.no_progress_timeout:
+                raise self._failure(manager, client, experiment_id,
+                                    f"No progress for {options.no_progress_timeout:.0f} s: the experiment stayed {status} "
+                                    f"with job statistics {last_fingerprint[1:2]}. Raise no_progress_timeout if trials "
+                                    "are slow and report nothing meanwhile.", "no_progress")
+            if time.time() > deadline:
+                raise self._failure(manager, client, experiment_id,
+                                    f"Timed out after {options.timeout:.0f} s while the experiment was {status}. "
+                                    "Raise the timeout (--nni-timeout or the marker's timeout=) or make the experiment smaller.",
+                                    "timeout")
+            time.sleep(options.poll_interval)
+
+    def _collect(self, manager: NniContainer, client: NniRestClient, prepared: PreparedExperiment,
+                 service: TrainingService | None, started: float, mode: str, end_reason: str) -> ExperimentResult:
+        profile = client.experiment()
+        state = client.check_status()
+        jobs = client.trial_jobs()
+        metrics = client.metric_data()
+        trials = build_trials(jobs, metrics)
+        experiment_id = profile.get("id", "")
+        jobs_by_id = {job["trialJobId"]: job for job in jobs}
+
+        for trial in trials:
+            if service is not None:
+                trial.worker = service.worker_of(jobs_by_id[trial.id])
+            trial.stdout = self._trial_file(manager, client, service, trial, experiment_id, "stdout")
+            trial.stderr = self._trial_file(manager, client, service, trial, experiment_id, "stderr")
+            trial.trial_log = self._trial_file(manager, client, service, trial, experiment_id, "trial.log")
+
+        result = ExperimentResult(
+            id=experiment_id,
+            status=state.get("status", "UNKNOWN"),
+            trials=trials,
+            optimize_mode="minimize" if prepared.optimize_mode == "minimize" else "maximize",
+            nni_version=self.release.version,
+            mode=mode,
+            image=self.image,
+            config=prepared.config,
+            start_time=started,
+            end_time=time.time(),
+            errors=[str(e) for e in state.get("errors") or []],
+            job_statistics=client.job_statistics(),
+            end_reason=end_reason,
+            manager_log=self._manager_log(manager, experiment_id, "nnimanager.log"),
+            dispatcher_log=self._manager_log(manager, experiment_id, "dispatcher.log"),
+        )
+        logger.info("Experiment %s ended (%s): %s", experiment_id, end_reason, result.counts)
+        return result
+
+    # Evidence ----------------------------------------------------------------
+
+    def _manager_log(self, manager: NniContainer, experiment_id: str, name: str) -> str:
+        if not experiment_id:
+            code, output = manager.exec(["sh", "-c", f"tail -c {LOG_TAIL_BYTES} /root/nni-experiments/*/log/{name}"])
+            return output if code == 0 else ""
+        return manager.read_file(f"/root/nni-experiments/{experiment_id}/log/{name}", LOG_TAIL_BYTES)
+
+    def _trial_file(self, manager: NniContainer, client: NniRestClient, service: TrainingService | None,
+                    trial: Trial, experiment_id: str, name: str) -> str:
+        if service is not None:
+            if self.release.remote_trial_file_endpoint:
+                try:
+                    return client.trial_file(trial.id, name)
+                except RestError:
+                    pass
+            return service.trial_file(trial, experiment_id, name)
+        folder = f"/root/nni-experiments/{experiment_id}/" + self.release.local_trial_dir.format(trial=trial.id)
+        file_name = {"stdout": self.release.local_stdout, "stderr": self.release.local_stderr}.get(name, name)
+        return manager.read_file(f"{folder}/{file_name}", LOG_TAIL_BYTES)
+
+    def _failure(self, manager: NniContainer, client: NniRestClient, experiment_id: str, message: str, reason: str) -> ExperimentFailed:
+        """Build an ``ExperimentFailed`` with the manager's logs and the failed trials' stderr."""
+        evidence: dict[str, str] = {}
+        try:
+            evidence["nnimanager.log (tail)"] = _tail(self._manager_log(manager, experiment_id, "nnimanager.log"), EVIDENCE_TAIL_LINES)
+            evidence["dispatcher.log (tail)"] = _tail(self._manager_log(manager, experiment_id, "dispatcher.log"), EVIDENCE_TAIL_LINES)
+        except (ContainerError, NniDockerError) as error:
+            evidence["manager logs"] = f"unavailable: {error}"
+        if not manager.is_running():
+            evidence["manager container"] = f"{manager.name} is not running. Its output:\n{_tail(manager.logs(), EVIDENCE_TAIL_LINES)}"
+        try:
+            jobs = client.trial_jobs()
+            evidence["job statistics"] = str(client.job_statistics())
+            for job in jobs:
+                if job.get("status") in ("FAILED", "USER_CANCELED", "SYS_CANCELED"):
+                    folder = f"/root/nni-experiments/{experiment_id}/" + self.release.local_trial_dir.format(trial=job["trialJobId"])
+                    stderr = manager.read_file(f"{folder}/{self.release.local_stderr}", LOG_TAIL_BYTES)
+                    evidence[f"trial {job['trialJobId']} ({job['status']}) stderr"] = _tail(stderr, EVIDENCE_TAIL_LINES)
+        except RestError:
+            pass
+        evidence = {title: text for title, text in evidence.items() if text.strip()}
+        tail = evidence.get("nnimanager.log (tail)", "")
+        if reason == "manager_died" and tail:
+            message += "\nLast lines of nnimanager.log:\n" + _tail(tail, 10)
+        return ExperimentFailed(message, reason=reason, evidence=evidence)
+
+
+def _tail(text: str, lines: int) -> str:
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def _best_of(metrics: list[dict[str, Any]], optimize_mode: str) -> float | None:
+    from pytest_nni_docker.results import decode_metric
+
+    values = [metric_value(decode_metric(m.get("data", ""))) for m in metrics if m.get("type") == "FINAL"]
+    numbers = [v for v in values if v is not None and not math.isnan(v)]
+    if not numbers:
+        return None
+    return min(numbers) if optimize_mode == "minimize" else max(numbers)
