@@ -98,7 +98,6 @@ class RunRecord:
     result: ExperimentResult | None = None
     error: BaseException | None = None
     web_ui: str | None = None
-    kept: bool = False
     notes: list[str] = field(default_factory=list)
 
 
@@ -189,10 +188,10 @@ class ExperimentRunner:
             record.error = error
             raise
         finally:
-            if not (self.options.keep and record.error is not None):
+            # With the keep option the owner decides at teardown, once it knows
+            # whether the test failed.
+            if not self.options.keep:
                 self.remove(record)
-            else:
-                record.kept = True
 
     def remove(self, record: RunRecord) -> None:
         """Remove a run's manager container and its own network."""

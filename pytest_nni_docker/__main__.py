@@ -1,0 +1,3 @@
+from pytest_nni_docker.cli import main
+
+raise SystemExit(main())

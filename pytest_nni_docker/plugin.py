@@ -1,0 +1,386 @@
+"""The pytest layer: options, the ``nni_docker`` marker, fixtures and report sections.
+
+Everything here is thin glue over ``experiment``, ``images`` and ``engine``.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_nni_docker.containers import configure_reaper
+from pytest_nni_docker.engine import Engine
+from pytest_nni_docker.errors import ConfigError, DockerUnavailableError, ExperimentFailed
+from pytest_nni_docker.experiment import ExperimentRunner, Progress, RunOptions, RunRecord
+from pytest_nni_docker.images import ImageBuilder, ImageSpec
+from pytest_nni_docker.results import ExperimentResult
+from pytest_nni_docker.settings import DEFAULT_BASE_IMAGE, Settings, parse_seconds
+
+logger = logging.getLogger(__name__)
+
+MARKER = "nni_docker"
+records_key = pytest.StashKey[list[RunRecord]]()
+call_failed_key = pytest.StashKey[bool]()
+session_key = pytest.StashKey["NniDockerSession"]()
+
+# (option name, ini name, help, ini default, kind)
+_OPTIONS = [
+    ("--nni-version", "nni_version", "NNI version inside the containers (default: %(default)s)", "3.0", "string"),
+    ("--nni-image", "nni_image", "ready NNI image to use as it is, e.g. msranni/nni:v3.0; no build", "", "string"),
+    ("--nni-base-image", "nni_base_image", "base image that NNI images are built on (needs python3)", DEFAULT_BASE_IMAGE, "string"),
+    ("--nni-python", "nni_python", "Python version in the containers; picks a Debian base image (3.9 or 3.11)", "", "string"),
+    ("--nni-timeout", "nni_timeout", "seconds an experiment may run before it fails (default: %(default)s)", "900", "string"),
+    ("--nni-no-progress-timeout", "nni_no_progress_timeout",
+     "seconds with no change of status, trials or metrics before an experiment fails", "300", "string"),
+]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("nni-docker", "NNI experiments in Docker (pytest-nni-docker)")
+    for option, ini, help_text, default, kind in _OPTIONS:
+        group.addoption(option, dest=ini, default=None, help=help_text.replace("%(default)s", default or "none"))
+        parser.addini(ini, help_text.replace("%(default)s", default or "none"), type=kind, default=default)
+    group.addoption("--nni-pip", dest="nni_pip_packages", action="append", default=None, metavar="REQUIREMENT",
+                    help="extra pip requirement installed in built NNI images (repeatable)")
+    parser.addini("nni_pip_packages", "extra pip requirements installed in built NNI images", type="linelist", default=[])
+    group.addoption("--nni-keep", dest="nni_keep", action="store_true", default=None,
+                    help="keep the containers of failed tests for debugging and print how to reach and remove them")
+    parser.addini("nni_keep", "keep the containers of failed tests", type="bool", default=False)
+    group.addoption("--nni-require-docker", dest="nni_require_docker", action="store_true", default=None,
+                    help="fail marked tests when no Docker daemon is reachable, instead of skipping them (for CI)")
+    parser.addini("nni_require_docker", "fail instead of skip without Docker", type="bool", default=False)
+    group.addoption("--nni-no-pull", dest="nni_no_pull", action="store_true", default=None,
+                    help="never pull images; missing images are an error")
+    parser.addini("nni_no_pull", "never pull images", type="bool", default=False)
+
+
+def _option(config: pytest.Config, name: str) -> Any:
+    value = config.getoption(name)
+    return config.getini(name) if value is None else value
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        f"{MARKER}(**settings): run NNI experiments in Docker in this test. Keyword arguments override the "
+        f"--nni-* options: {', '.join(Settings.keys())}.",
+    )
+    config.stash[session_key] = NniDockerSession(config)
+
+
+def default_settings(config: pytest.Config) -> Settings:
+    """Return the settings from the command line and ini file; raise ``pytest.UsageError`` when invalid."""
+    try:
+        settings = Settings(
+            nni_version=str(_option(config, "nni_version")),
+            image=_option(config, "nni_image") or None,
+            base_image=_option(config, "nni_base_image") or DEFAULT_BASE_IMAGE,
+            python=_option(config, "nni_python") or None,
+            pip_packages=tuple(_option(config, "nni_pip_packages") or ()),
+            timeout=parse_seconds(str(_option(config, "nni_timeout")), "--nni-timeout"),
+            no_progress_timeout=parse_seconds(str(_option(config, "nni_no_progress_timeout")), "--nni-no-progress-timeout"),
+            keep=bool(_option(config, "nni_keep")),
+            allow_pull=not _option(config, "nni_no_pull"),
+        )
+        settings.check("The --nni-* options")
+    except ConfigError as error:
+        raise pytest.UsageError(str(error)) from None
+    return settings
+
+
+def settings_for(item: pytest.Item) -> Settings:
+    """Return the settings of a test: the options, overridden by its marker's keyword arguments."""
+    settings = item.config.stash[session_key].default_settings
+    for marker in reversed(list(item.iter_markers(MARKER))):
+        if marker.args:
+            raise ConfigError(f"@pytest.mark.{MARKER} takes keyword arguments only, not {marker.args!r}.")
+        settings = settings.merged(marker.kwargs, f"@pytest.mark.{MARKER} on {item.nodeid}")
+    settings.check(f"@pytest.mark.{MARKER} on {item.nodeid}")
+    return settings
+
+
+class NniDockerSession:
+    """The state of one pytest process: the Docker engine, built images and cleanup."""
+
+    def __init__(self, config: pytest.Config):
+        self.config = config
+        self._default_settings: Settings | None = None
+        self._engine: Engine | None = None
+        self._engine_error: DockerUnavailableError | None = None
+        self._checked = False
+        self._images: dict[tuple, str] = {}
+        self._lock = threading.Lock()
+        self.kept_ids: set[str] = set()
+        self.results: list[tuple[str, ExperimentResult]] = []
+        self.kept_messages: list[str] = []
+
+    @property
+    def default_settings(self) -> Settings:
+        if self._default_settings is None:
+            self._default_settings = default_settings(self.config)
+        return self._default_settings
+
+    def engine(self) -> Engine:
+        """Return the engine, connecting on first use and removing stale objects of dead runs."""
+        if not self._checked:
+            self._checked = True
+            engine = Engine()
+            try:
+                engine.check()
+            except DockerUnavailableError as error:
+                self._engine_error = error
+            else:
+                configure_reaper(engine)
+                removed = engine.remove_stale_objects()
+                if removed:
+                    logger.warning("Removed %d containers, networks or volumes left by earlier runs that were killed", removed)
+                self._engine = engine
+        if self._engine is None:
+            assert self._engine_error is not None
+            raise self._engine_error
+        return self._engine
+
+    def image_for(self, settings: Settings) -> str:
+        """Return the NNI image for ``settings``: the ready image, or one built and cached."""
+        engine = self.engine()
+        builder = ImageBuilder(engine, progress=self.progress_line)
+        if settings.image:
+            key: tuple = ("ready", settings.image)
+        else:
+            key = ("built", settings.nni_version, settings.resolved_base_image(), settings.pip_packages)
+        with self._lock:
+            if key not in self._images:
+                if settings.image:
+                    self._images[key] = builder.ensure_ready_image(settings.image, allow_pull=settings.allow_pull)
+                else:
+                    spec = ImageSpec(settings.nni_version, settings.resolved_base_image(), settings.pip_packages)
+                    self._images[key] = builder.ensure_nni_image(spec, allow_pull=settings.allow_pull)
+            return self._images[key]
+
+    def progress_line(self, message: str) -> None:
+        """Show a progress message: on the terminal when there is one, else as a log line."""
+        logger.info("%s", message)
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is None or not reporter.isatty():
+            return
+        capture = self.config.pluginmanager.get_plugin("capturemanager")
+        with capture.global_and_fixture_disabled() if capture else _nothing():
+            reporter.write_line(f"[nni-docker] {message}")
+
+    def cleanup(self) -> None:
+        if self._engine is not None:
+            self._engine.remove_session_objects(frozenset(self.kept_ids))
+
+
+@contextmanager
+def _nothing() -> Iterator[None]:
+    yield
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    # Turn SIGTERM into KeyboardInterrupt so that a terminated run cleans up like Ctrl-C.
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        def interrupt(signum: int, frame: Any) -> None:
+            raise KeyboardInterrupt(f"signal {signum}")
+
+        signal.signal(signal.SIGTERM, interrupt)
+    session.config.stash[session_key].default_settings  # noqa: B018 - bad options fail before collection
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    nni_session = session.config.stash.get(session_key, None)
+    if nni_session is not None:
+        nni_session.cleanup()
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker(MARKER) is None:
+        return
+    nni_session = item.config.stash[session_key]
+    try:
+        nni_session.engine()
+    except DockerUnavailableError as error:
+        if _option(item.config, "nni_require_docker"):
+            pytest.fail(f"{error}", pytrace=False)
+        pytest.skip(f"no Docker daemon: {error}")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    report = yield
+    if report.when == "call":
+        item.stash[call_failed_key] = report.failed
+    if report.failed and report.when in ("call", "setup"):
+        for title, text in _evidence_sections(item, call):
+            report.sections.append((f"nni-docker: {title}", text))
+            if hasattr(report.longrepr, "addsection"):
+                report.longrepr.addsection(f"nni-docker: {title}", text)
+    return report
+
+
+def _evidence_sections(item: pytest.Item, call: pytest.CallInfo) -> list[tuple[str, str]]:
+    """Return report sections that explain a failed test's experiments."""
+    from pytest_nni_docker.reporting import evidence_for_failure, evidence_for_result
+
+    sections: list[tuple[str, str]] = []
+    error = call.excinfo.value if call.excinfo is not None else None
+    if isinstance(error, ExperimentFailed):
+        sections.extend(evidence_for_failure(error))
+    for record in item.stash.get(records_key, []):
+        if record.result is not None:
+            sections.extend(evidence_for_result(record.result))
+    return sections
+
+
+class NniExperiment:
+    """The ``nni_experiment`` fixture: runs experiments with the test's settings.
+
+    ``run(config, **overrides)`` returns an ``ExperimentResult``. The containers a
+    run starts are removed when it returns, or at teardown with ``keep`` when the
+    test failed they stay.
+    """
+
+    def __init__(self, request: pytest.FixtureRequest, settings: Settings):
+        self.request = request
+        self.settings = settings
+        self.results: list[ExperimentResult] = []
+        self._session: NniDockerSession = request.config.stash[session_key]
+        self._runners: list[ExperimentRunner] = []
+
+    @property
+    def image(self) -> str:
+        return self._session.image_for(self.settings)
+
+    def run(self, config: str | Path | dict[str, Any], base_dir: str | Path | None = None, **overrides: Any) -> ExperimentResult:
+        """Run an NNI v2 experiment and return its result.
+
+        A relative config path and the relative paths inside a dict config
+        resolve against the test file's folder unless ``base_dir`` is given.
+        """
+        from pytest_nni_docker.config import prepare_experiment
+
+        base = Path(base_dir) if base_dir is not None else self.request.path.parent
+        if isinstance(config, (str, Path)) and not Path(config).is_absolute():
+            config = base / config
+        # Check the config before any image build or container start.
+        checked = dict(config) if isinstance(config, dict) else config
+        if overrides:
+            from pytest_nni_docker.config import load_config
+            data, _, resolved_base = load_config(checked, base)
+            data.update(overrides)
+            prepare_experiment(data, resolved_base, platform=self.settings.mode)
+        else:
+            prepare_experiment(checked, base, platform=self.settings.mode)
+
+        runner = ExperimentRunner(
+            self._session.engine(),
+            self.image,
+            self.settings.nni_version,
+            RunOptions(timeout=self.settings.timeout, no_progress_timeout=self.settings.no_progress_timeout,
+                       keep=True),
+            progress=self._progress,
+            test_name=self.request.node.nodeid,
+            device_requests=self.settings.device_requests(),
+        )
+        self._runners.append(runner)
+        records = self.request.node.stash.setdefault(records_key, [])
+        service = self._service()
+        try:
+            result = runner.run(config, base_dir=base, service=service, **overrides)
+        finally:
+            records.extend(runner.records)
+        self.results.append(result)
+        self._session.results.append((self.request.node.nodeid, result))
+        return result
+
+    def _service(self) -> Any:
+        """Return the remote training service for mode="remote", or None for local mode."""
+        if self.settings.mode != "remote":
+            return None
+        pool = self.request.getfixturevalue("nni_remote_pool")
+        return pool
+
+    _last_progress: tuple = ()
+
+    def _progress(self, progress: Progress) -> None:
+        total = progress.trials_total if progress.trials_total is not None else "?"
+        best = f"{progress.best_metric:.6g}" if progress.best_metric is not None else "-"
+        key = (progress.status, progress.trials_done, best)
+        if key == self._last_progress:
+            return
+        self._last_progress = key
+        self._session.progress_line(
+            f"{progress.experiment_id} {progress.status}: {progress.trials_done}/{total} trials done, "
+            f"best {best}, {progress.elapsed:.0f} s"
+        )
+
+    def teardown(self) -> None:
+        failed = self.request.node.stash.get(call_failed_key, True)
+        for runner in self._runners:
+            for record in runner.records:
+                if self.settings.keep and failed and record.manager is not None:
+                    self._session.kept_ids.add(record.manager.id)
+                    if record.network is not None:
+                        self._session.kept_ids.add(record.network.id)
+                    self._session.kept_messages.append(
+                        f"{self.request.node.nodeid}: kept {record.manager.name}, web UI {record.web_ui}; "
+                        f"remove with `docker rm -f {record.manager.name}` or `python -m pytest_nni_docker cleanup --kept`"
+                    )
+                else:
+                    runner.remove(record)
+
+
+@pytest.fixture
+def nni_docker_settings(request: pytest.FixtureRequest) -> Settings:
+    """The settings of this test: options overridden by ``@pytest.mark.nni_docker(...)``.
+
+    Override this fixture to compute settings in code.
+    """
+    try:
+        return settings_for(request.node)
+    except ConfigError as error:
+        pytest.fail(str(error), pytrace=False)
+
+
+@pytest.fixture
+def nni_experiment(request: pytest.FixtureRequest, nni_docker_settings: Settings) -> Iterator[NniExperiment]:
+    """Run NNI experiments in Docker: ``nni_experiment.run("config.yml")`` returns an ``ExperimentResult``."""
+    nni_session: NniDockerSession = request.config.stash[session_key]
+    try:
+        nni_session.engine()
+    except DockerUnavailableError as error:
+        if _option(request.config, "nni_require_docker"):
+            pytest.fail(str(error), pytrace=False)
+        pytest.skip(f"no Docker daemon: {error}")
+    experiment = NniExperiment(request, nni_docker_settings)
+    try:
+        yield experiment
+    finally:
+        experiment.teardown()
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    nni_session = config.stash.get(session_key, None)
+    if nni_session is None:
+        return
+    from pytest_nni_docker.reporting import summary_lines
+
+    lines = summary_lines(nni_session.results)
+    if lines:
+        terminalreporter.write_sep("=", "NNI experiments")
+        for line in lines:
+            terminalreporter.write_line(line)
+    if nni_session.kept_messages:
+        terminalreporter.write_sep("-", "kept NNI containers")
+        for line in nni_session.kept_messages:
+            terminalreporter.write_line(line)
+
+
+__all__ = ["NniExperiment", "NniDockerSession", "Settings"]

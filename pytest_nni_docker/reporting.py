@@ -1,0 +1,73 @@
+"""Text for people: report sections of failed tests and the end-of-run summary table."""
+
+from __future__ import annotations
+
+import json
+
+from pytest_nni_docker.errors import ExperimentFailed
+from pytest_nni_docker.results import ExperimentResult
+
+TAIL_LINES = 40
+
+
+def _tail(text: str, lines: int = TAIL_LINES) -> str:
+    return "\n".join(text.rstrip().splitlines()[-lines:])
+
+
+def evidence_for_failure(error: ExperimentFailed) -> list[tuple[str, str]]:
+    """Return the report sections of an experiment that did not finish."""
+    sections = [("end state", f"{error.reason}: {error}")]
+    sections.extend(error.evidence.items())
+    return sections
+
+
+def evidence_for_result(result: ExperimentResult) -> list[tuple[str, str]]:
+    """Return the report sections of a finished experiment whose test failed.
+
+    Trial failures (non-zero exits) are told apart from NNI's own failures (an
+    ERROR status, a crashed tuner or dispatcher).
+    """
+    sections = []
+    summary = [
+        f"experiment {result.id}: status {result.status}, ended by {result.end_reason or 'unknown'}",
+        f"trials by status: {result.counts}",
+        f"job statistics: {result.job_statistics}",
+    ]
+    if result.errors:
+        summary.append(f"NNI errors (NNI's own failure, not a trial's): {'; '.join(result.errors)}")
+    if result.failed:
+        summary.append(f"failed trials: {len(result.failed)} of {len(result.trials)}")
+    sections.append((f"experiment {result.id}", "\n".join(summary)))
+
+    for trial in result.failed:
+        body = [f"status: {trial.status}", f"parameters: {json.dumps(trial.parameters, sort_keys=True)}"]
+        if trial.worker:
+            body.append(f"worker: {trial.worker}")
+        if trial.message:
+            body.append(f"message: {trial.message}")
+        body.append("stderr (tail):")
+        body.append(_tail(trial.stderr) or "(empty)")
+        sections.append((f"trial {trial.id} ({trial.status})", "\n".join(body)))
+
+    if result.manager_log:
+        sections.append(("nnimanager.log (tail)", _tail(result.manager_log)))
+    if result.dispatcher_log and ("Traceback" in result.dispatcher_log or "ERROR" in result.dispatcher_log):
+        sections.append(("dispatcher.log (tail)", _tail(result.dispatcher_log)))
+    return sections
+
+
+def summary_lines(results: list[tuple[str, ExperimentResult]]) -> list[str]:
+    """Return the lines of the end-of-run table: one row per experiment."""
+    if not results:
+        return []
+    header = ("test", "mode", "NNI", "trials by status", "best metric", "duration")
+    rows = []
+    for test, result in results:
+        counts = ", ".join(f"{status} {number}" for status, number in sorted(result.counts.items())) or "none"
+        best = f"{result.best_metric:.6g}" if result.best_metric is not None else "-"
+        duration = f"{result.duration:.1f} s" if result.duration is not None else "-"
+        rows.append((test, result.mode, result.nni_version, counts, best, duration))
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip() for row in [header, *rows]]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return lines
