@@ -101,7 +101,7 @@ class Settings:
         return [request]
 
     def cell(self) -> str:
-        """A short name of the NNI x Python cell, for test ids and summaries."""
+        """Return a short name of the NNI x Python cell, for test ids and summaries."""
         python = self.python or versions.python_of_base(self.resolved_base_image()) or "?"
         return f"nni{self.nni_version}-py{python}"
 

@@ -20,7 +20,7 @@ if command -v docker >/dev/null 2>&1 && daemon_answers; then
 fi
 
 if [ "$(id -u)" -ne 0 ]; then
-    echo "docker-up: no Docker daemon answers and this user is not root." >&2
+    echo "docker-up: no Docker daemon responds and this user is not root." >&2
     echo "docker-up: start Docker (sudo systemctl start docker), add yourself to the docker group, or set DOCKER_HOST." >&2
     exit 1
 fi
@@ -47,11 +47,11 @@ fi
 elapsed=0
 until daemon_answers; do
     if [ "$elapsed" -ge "$WAIT_SECONDS" ]; then
-        echo "docker-up: the Docker daemon did not answer within $WAIT_SECONDS s. Last lines of $LOG_FILE:" >&2
+        echo "docker-up: the Docker daemon did not respond within $WAIT_SECONDS s. Last lines of $LOG_FILE:" >&2
         tail -n 20 "$LOG_FILE" >&2 || true
         exit 1
     fi
     sleep 1
     elapsed=$((elapsed + 1))
 done
-echo "docker-up: the Docker daemon answers after ${elapsed} s"
+echo "docker-up: the Docker daemon responded after ${elapsed} s"
