@@ -6,8 +6,11 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
+# Cells that tests parametrized with pytest_nni_docker.cells() run in `make test`:
+# one per NNI version. `make matrix` runs every cell through tox.
+TEST_CELLS ?= nni3.0-py3.11,nni2.10.1-py3.9
 
-.PHONY: venv docker base-images demo test clean-containers
+.PHONY: venv docker base-images demo test matrix clean-containers
 
 $(BIN)/pytest: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +30,10 @@ demo: base-images
 	$(BIN)/pytest examples -p no:cacheprovider --nni-require-docker -o log_cli=true --log-cli-level=INFO $(PYTEST_ARGS)
 
 test: base-images
-	$(BIN)/pytest tests examples --nni-require-docker -n 2 $(PYTEST_ARGS)
+	$(BIN)/pytest tests examples --nni-require-docker -n 2 --nni-cells $(TEST_CELLS) $(PYTEST_ARGS)
+
+matrix: base-images
+	$(PYTHON) -m tox -m matrix
 
 clean-containers: venv
 	$(BIN)/python -m pytest_nni_docker cleanup --kept

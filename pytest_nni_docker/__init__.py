@@ -12,9 +12,13 @@ from pytest_nni_docker.errors import (
     ImageError,
     NniDockerError,
 )
+from pytest_nni_docker.matrix import cells
 from pytest_nni_docker.results import ExperimentResult, Trial  # noqa: E402
+from pytest_nni_docker.versions import SUPPORTED_CELLS, Cell
 
 __all__ = [
+    "SUPPORTED_CELLS",
+    "Cell",
     "ConfigError",
     "DockerUnavailableError",
     "ExperimentFailed",
@@ -22,6 +26,7 @@ __all__ = [
     "ImageError",
     "NniDockerError",
     "Trial",
+    "cells",
 ]
 
 __version__ = "0.1.0"

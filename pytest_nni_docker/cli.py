@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 
+from pytest_nni_docker import versions
 from pytest_nni_docker.engine import Engine
 from pytest_nni_docker.errors import NniDockerError
 from pytest_nni_docker.images import ImageBuilder, ImageSpec, bootstrap_base_image
@@ -21,7 +22,7 @@ def _parser() -> argparse.ArgumentParser:
     bootstrap.add_argument("--mirror", default="http://deb.debian.org/debian", help="Debian mirror URL (default: %(default)s)")
 
     build = commands.add_parser("build", help="build (or find in the cache) the NNI image for a version and base image")
-    build.add_argument("--nni-version", default="3.0", help="NNI version (default: %(default)s)")
+    build.add_argument("--nni-version", default=versions.DEFAULT_NNI_VERSION, help="NNI version (default: %(default)s)")
     build.add_argument("--base-image", default=DEFAULT_BASE_IMAGE, help="base image with python3 (default: %(default)s)")
     build.add_argument("--pip", action="append", default=[], metavar="REQUIREMENT", help="extra pip requirement (repeatable)")
     build.add_argument("--worker", action="store_true", help="also build the SSH worker layer")

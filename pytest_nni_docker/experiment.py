@@ -349,15 +349,13 @@ class ExperimentRunner:
     def _trial_file(self, manager: NniContainer, client: NniRestClient, service: TrainingService | None,
                     trial: Trial, experiment_id: str, name: str) -> str:
         if service is not None:
-            if self.release.remote_trial_file_endpoint:
+            if self.release.serves_trial_files("remote"):
                 try:
                     return client.trial_file(trial.id, name)
                 except RestError:
                     pass
             return service.trial_file(trial, experiment_id, name)
-        folder = f"/root/nni-experiments/{experiment_id}/" + self.release.local_trial_dir.format(trial=trial.id)
-        file_name = {"stdout": self.release.local_stdout, "stderr": self.release.local_stderr}.get(name, name)
-        return manager.read_file(f"{folder}/{file_name}", LOG_TAIL_BYTES)
+        return manager.read_file(self.release.local_trial_file(experiment_id, trial.id, name), LOG_TAIL_BYTES)
 
     def _failure(self, manager: NniContainer, client: NniRestClient, experiment_id: str, message: str, reason: str) -> ExperimentFailed:
         """Build an ``ExperimentFailed`` with the manager's logs and the failed trials' stderr."""
@@ -374,8 +372,8 @@ class ExperimentRunner:
             evidence["job statistics"] = str(client.job_statistics())
             for job in jobs:
                 if job.get("status") in ("FAILED", "USER_CANCELED", "SYS_CANCELED"):
-                    folder = f"/root/nni-experiments/{experiment_id}/" + self.release.local_trial_dir.format(trial=job["trialJobId"])
-                    stderr = manager.read_file(f"{folder}/{self.release.local_stderr}", LOG_TAIL_BYTES)
+                    stderr_path = self.release.local_trial_file(experiment_id, job["trialJobId"], "stderr")
+                    stderr = manager.read_file(stderr_path, LOG_TAIL_BYTES)
                     evidence[f"trial {job['trialJobId']} ({job['status']}) stderr"] = _tail(stderr, EVIDENCE_TAIL_LINES)
         except RestError:
             pass

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from pytest_nni_docker import matrix, versions
 from pytest_nni_docker.containers import configure_reaper
 from pytest_nni_docker.engine import Engine
 from pytest_nni_docker.errors import ConfigError, DockerUnavailableError, ExperimentFailed
@@ -32,10 +33,16 @@ session_key = pytest.StashKey["NniDockerSession"]()
 
 # (option name, ini name, help, ini default, kind)
 _OPTIONS = [
-    ("--nni-version", "nni_version", "NNI version inside the containers (default: %(default)s)", "3.0", "string"),
+    ("--nni-version", "nni_version", "NNI version inside the containers (default: %(default)s)", versions.DEFAULT_NNI_VERSION,
+     "string"),
     ("--nni-image", "nni_image", "ready NNI image to use as it is, e.g. msranni/nni:v3.0; no build", "", "string"),
     ("--nni-base-image", "nni_base_image", "base image that NNI images are built on (needs python3)", DEFAULT_BASE_IMAGE, "string"),
-    ("--nni-python", "nni_python", "Python version in the containers; picks a Debian base image (3.9 or 3.11)", "", "string"),
+    ("--nni-python", "nni_python", f"Python version in the containers; picks a Debian base image: {versions.describe_pythons()}",
+     "", "string"),
+    ("--nni-gpus", "nni_gpus", "GPUs for the containers, as docker run --gpus takes them: all, a count, or device ids "
+     "such as 0,1 (default: none)", "", "string"),
+    ("--nni-cells", "nni_cells", "NNI x Python cells that tests parametrized with pytest_nni_docker.cells() run: all, or "
+     "names such as nni3.0-py3.11,nni2.10.1-py3.9 (default: %(default)s)", matrix.ALL_CELLS, "string"),
     ("--nni-timeout", "nni_timeout", "seconds an experiment may run before it fails (default: %(default)s)", "900", "string"),
     ("--nni-no-progress-timeout", "nni_no_progress_timeout",
      "seconds with no change of status, trials or metrics before an experiment fails", "300", "string"),
@@ -72,6 +79,9 @@ def pytest_configure(config: pytest.Config) -> None:
         f"{MARKER}(**settings): run NNI experiments in Docker in this test. Keyword arguments override the "
         f"--nni-* options: {', '.join(Settings.keys())}.",
     )
+    config.addinivalue_line(
+        "markers", f"{matrix.CELL_MARKER}(name): the NNI x Python cell of a test parametrized with pytest_nni_docker.cells()",
+    )
     config.stash[session_key] = NniDockerSession(config)
 
 
@@ -88,11 +98,31 @@ def default_settings(config: pytest.Config) -> Settings:
             no_progress_timeout=parse_seconds(str(_option(config, "nni_no_progress_timeout")), "--nni-no-progress-timeout"),
             keep=bool(_option(config, "nni_keep")),
             allow_pull=not _option(config, "nni_no_pull"),
+            gpus=_gpus(_option(config, "nni_gpus")),
         )
         settings.check("The --nni-* options")
     except ConfigError as error:
         raise pytest.UsageError(str(error)) from None
     return settings
+
+
+def _gpus(text: str | None) -> str | int | None:
+    """Return the --nni-gpus value as Settings takes it: None, a count, or "all" and device ids as text."""
+    text = (text or "").strip()
+    if not text:
+        return None
+    return int(text) if text.lstrip("-").isdigit() else text
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    try:
+        selection = matrix.parse_selection(str(_option(config, "nni_cells")))
+    except ConfigError as error:
+        raise pytest.UsageError(f"--nni-cells: {error}") from None
+    kept, deselected = matrix.deselect(items, selection)
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = kept
 
 
 def settings_for(item: pytest.Item) -> Settings:
@@ -120,6 +150,7 @@ class NniDockerSession:
         self.kept_ids: set[str] = set()
         self.results: list[tuple[str, ExperimentResult]] = []
         self.kept_messages: list[str] = []
+        self._gpu_problems: dict[tuple, str | None] = {}
 
     @property
     def default_settings(self) -> Settings:
@@ -163,6 +194,19 @@ class NniDockerSession:
                     spec = ImageSpec(settings.nni_version, settings.resolved_base_image(), settings.pip_packages)
                     self._images[key] = builder.ensure_nni_image(spec, allow_pull=settings.allow_pull)
             return self._images[key]
+
+    def gpu_problem(self, settings: Settings, test: str) -> str | None:
+        """Return why the containers of ``settings`` cannot get the requested GPUs, or None; probed once per image."""
+        from pytest_nni_docker.gpus import gpu_problem
+
+        requests = settings.device_requests()
+        if requests is None:
+            return None
+        image = self.image_for(settings)
+        key = (image, repr(requests))
+        if key not in self._gpu_problems:
+            self._gpu_problems[key] = gpu_problem(self.engine(), image, requests, test)
+        return self._gpu_problems[key]
 
     def progress_line(self, message: str) -> None:
         """Show a progress message: on the terminal when there is one, else as a log line."""
@@ -359,6 +403,9 @@ def nni_experiment(request: pytest.FixtureRequest, nni_docker_settings: Settings
         if _option(request.config, "nni_require_docker"):
             pytest.fail(str(error), pytrace=False)
         pytest.skip(f"no Docker daemon: {error}")
+    problem = nni_session.gpu_problem(nni_docker_settings, request.node.nodeid)
+    if problem is not None:
+        pytest.skip(f"no GPUs for gpus={nni_docker_settings.gpus!r}: {problem}")
     experiment = NniExperiment(request, nni_docker_settings)
     try:
         yield experiment

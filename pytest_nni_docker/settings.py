@@ -80,6 +80,9 @@ class Settings:
         if self.image is not None and (not isinstance(self.image, str) or not self.image.strip()):
             raise ConfigError(f"{source}: image must be an image name such as msranni/nni:v3.0, not {self.image!r}.")
         if self.python is not None:
+            if self.image is None:
+                # Before the base image lookup, so that an unsupported Python gets its reason.
+                versions.check_supported(self.nni_version, python_version=self.python)
             versions.base_image_for_python(self.python)
         if self.image is None:
             versions.check_supported(self.nni_version, base_image=self.resolved_base_image(), python_version=self.python)
@@ -91,7 +94,10 @@ class Settings:
         """Return Docker device requests for ``gpus``, as ``docker run --gpus`` sends them."""
         if self.gpus is None:
             return None
-        request: dict[str, Any] = {"driver": "nvidia", "capabilities": [["gpu"]]}
+        # "compute" and "utility" make the NVIDIA runtime mount CUDA and nvidia-smi into
+        # images that do not set NVIDIA_DRIVER_CAPABILITIES, such as the Debian base
+        # images; NNI's GPU scheduler runs nvidia-smi.
+        request: dict[str, Any] = {"driver": "nvidia", "capabilities": [["gpu", "compute", "utility"]]}
         if isinstance(self.gpus, int):
             request["count"] = self.gpus
         elif self.gpus.strip() == "all":
