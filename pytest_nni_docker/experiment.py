@@ -277,9 +277,11 @@ class ExperimentRunner:
                 done = sum(stats.get(s, 0) for s in TERMINAL_TRIAL_STATUSES)
                 if status == "DONE":
                     return "done"
-                if status in ("NO_MORE_TRIAL", "TUNER_NO_MORE_TRIAL") and active == 0 and sum(stats.values()) > 0:
-                    return status.lower()
-                if status == "TUNER_NO_MORE_TRIAL" and active == 0:
+                # The manager allocates a trial's sequence id before the trial shows
+                # up in the job statistics, so an experiment whose last trial is
+                # being submitted can look finished for one poll.
+                if (status in ("NO_MORE_TRIAL", "TUNER_NO_MORE_TRIAL") and active == 0
+                        and sum(stats.values()) >= int(client.experiment().get("nextSequenceId") or 0)):
                     return status.lower()
                 if self.progress is not None and experiment_id:
                     self.progress(Progress(experiment_id, status, done, prepared.max_trial_number, best, time.time() - started))
@@ -314,6 +316,8 @@ class ExperimentRunner:
         for trial in trials:
             if service is not None:
                 trial.worker = service.worker_of(jobs_by_id[trial.id])
+            else:
+                trial.worker = manager.name
             trial.stdout = self._trial_file(manager, client, service, trial, experiment_id, "stdout")
             trial.stderr = self._trial_file(manager, client, service, trial, experiment_id, "stderr")
             trial.trial_log = self._trial_file(manager, client, service, trial, experiment_id, "trial.log")
@@ -323,7 +327,7 @@ class ExperimentRunner:
             status=state.get("status", "UNKNOWN"),
             trials=trials,
             optimize_mode="minimize" if prepared.optimize_mode == "minimize" else "maximize",
-            nni_version=self.release.version,
+            nni_version=self._manager_version(client),
             mode=mode,
             image=self.image,
             config=prepared.config,
@@ -337,6 +341,14 @@ class ExperimentRunner:
         )
         logger.info("Experiment %s ended (%s): %s", experiment_id, end_reason, result.counts)
         return result
+
+    def _manager_version(self, client: NniRestClient) -> str:
+        """Return the version the manager reports, such as 3.0.0, or the requested one when it cannot tell."""
+        try:
+            return client.version() or self.release.version
+        except RestError as error:
+            logger.warning("Reading the NNI version from %s failed: %s", client.base_url, error)
+            return self.release.version
 
     # Evidence ----------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, Union
 
@@ -64,7 +64,12 @@ class Trial:
 
     ``parameters`` come from the parameter id of the trial's metrics when there is
     one, because NNI 3.0 may attach another trial's parameters to the trial record.
-    ``parameters_mismatch`` holds the record's parameters when they differ.
+    ``parameters_source`` says where they came from: ``"metric"`` (joined through
+    the metric's parameter id) or ``"record"`` (the trial record, for a trial that
+    reported no metric). ``parameters_mismatch`` holds the record's parameters when
+    they differ from the joined ones. Times are Unix seconds. ``worker`` is the
+    container the trial ran in. ``stdout``, ``stderr`` and ``trial_log`` hold at
+    most the last 20 kB of each file, read when the experiment ended.
     """
 
     id: str
@@ -79,6 +84,7 @@ class Trial:
     worker: str | None = None
     message: str | None = None
     parameters_mismatch: dict[str, Any] | None = None
+    parameters_source: Literal["metric", "record"] = "record"
     stdout: str = ""
     stderr: str = ""
     trial_log: str = ""
@@ -90,6 +96,7 @@ class Trial:
 
     @property
     def intermediate_values(self) -> list[float | None]:
+        """The intermediate metrics as floats (a dict metric's ``default``), None where not a number."""
         return [metric_value(m) for m in self.intermediate_metrics]
 
     @property
@@ -106,7 +113,14 @@ class Trial:
 
 @dataclass
 class ExperimentResult:
-    """The outcome of one NNI experiment, as a test sees it."""
+    """The outcome of one NNI experiment, as a test sees it.
+
+    ``nni_version`` is the version the manager reports (such as ``3.0.0``),
+    ``config`` the v2 config as submitted (search space inline, paths inside the
+    container), and ``start_time``/``end_time`` Unix seconds of the whole run,
+    container start included. The ``assert_*`` methods are the helpers of
+    ``pytest_nni_docker.assertions``.
+    """
 
     id: str
     status: ExperimentStatus
@@ -162,6 +176,38 @@ class ExperimentResult:
         best = self.best_trial
         return best.final_value if best else None
 
+    @property
+    def search_space(self) -> dict[str, Any]:
+        """The search space the experiment ran with, from its config."""
+        return self.config.get("searchSpace") or {}
+
+    def assert_all_succeeded(self, minimum: int = 1) -> None:
+        from pytest_nni_docker.assertions import assert_all_succeeded
+
+        assert_all_succeeded(self, minimum)
+
+    def assert_best_metric(self, threshold: float | None = None, *, at_least: float | None = None,
+                           at_most: float | None = None) -> None:
+        from pytest_nni_docker.assertions import assert_best_metric
+
+        assert_best_metric(self, threshold, at_least=at_least, at_most=at_most)
+
+    def assert_intermediate_monotone(self, direction: Literal["increasing", "decreasing"] = "increasing", *,
+                                     strict: bool = False, tolerance: float = 0.0) -> None:
+        from pytest_nni_docker.assertions import assert_intermediate_monotone
+
+        assert_intermediate_monotone(self, direction, strict=strict, tolerance=tolerance)
+
+    def assert_parameters_in_search_space(self, search_space: dict[str, Any] | None = None) -> None:
+        from pytest_nni_docker.assertions import assert_parameters_in_search_space
+
+        assert_parameters_in_search_space(self, search_space)
+
+    def assert_final_metric_matches(self, expected: Any, *, rel: float = 1e-9, abs_tol: float = 1e-12) -> None:
+        from pytest_nni_docker.assertions import assert_final_metric_matches
+
+        assert_final_metric_matches(self, expected, rel=rel, abs_tol=abs_tol)
+
     def trial(self, trial_id: str) -> Trial:
         """Return the trial with id ``trial_id``; raise KeyError naming the known ids."""
         for trial in self.trials:
@@ -170,7 +216,19 @@ class ExperimentResult:
         raise KeyError(f"No trial {trial_id!r} in experiment {self.id}; trials: {[t.id for t in self.trials]}")
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Return the fields as plain data, plus a ``summary`` of the derived values for readers.
+
+        ``from_dict`` ignores ``summary`` and recomputes it from the fields.
+        """
+        data = asdict(self)
+        best = self.best_trial
+        data["summary"] = {
+            "counts": self.counts,
+            "duration": self.duration,
+            "best_trial": best.id if best else None,
+            "best_metric": self.best_metric,
+        }
+        return data
 
     def to_json(self, path: str | Path | None = None, indent: int = 2) -> str:
         """Return the result as JSON and write it to ``path`` when given.
@@ -185,8 +243,11 @@ class ExperimentResult:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ExperimentResult:
-        values = dict(data)
-        values["trials"] = [Trial(**trial) for trial in values.get("trials", [])]
+        """Build a result from ``to_dict`` output; keys that are not fields (``summary``) are ignored."""
+        trial_fields = {f.name for f in fields(Trial)}
+        values = {key: value for key, value in data.items() if key in {f.name for f in fields(cls)}}
+        values["trials"] = [Trial(**{k: v for k, v in trial.items() if k in trial_fields})
+                            for trial in values.get("trials", [])]
         return cls(**values)
 
     @classmethod
@@ -229,12 +290,15 @@ def build_trials(trial_jobs: list[dict[str, Any]], metrics: list[dict[str, Any]]
 
         record_id, parameters = record_parameters.get(trial_id, (None, {}))
         parameter_id = record_id
-        metric_ids = [int(m["parameterId"]) for m in trial_metrics if m.get("parameterId") not in (None, "")]
+        source: Literal["metric", "record"] = "record"
+        # The final metric's parameter id wins over an intermediate one's.
+        metric_ids = [int(m["parameterId"]) for m in [*periodical, *final] if m.get("parameterId") not in (None, "")]
         mismatch = None
-        if metric_ids:
+        if metric_ids and metric_ids[-1] in parameters_by_id:
             parameter_id = metric_ids[-1]
-            true_parameters = parameters_by_id.get(parameter_id)
-            if true_parameters is not None and true_parameters != parameters:
+            source = "metric"
+            true_parameters = parameters_by_id[parameter_id]
+            if true_parameters != parameters:
                 if parameters:
                     mismatch = parameters
                 parameters = true_parameters
@@ -251,5 +315,6 @@ def build_trials(trial_jobs: list[dict[str, Any]], metrics: list[dict[str, Any]]
             end_time=job["endTime"] / 1000 if job.get("endTime") else None,
             message=job.get("message") or None,
             parameters_mismatch=mismatch,
+            parameters_source=source,
         ))
     return trials
