@@ -10,8 +10,10 @@ assertion rewriting. ``ExperimentResult`` exposes each one as a method:
     assert_parameters_in_search_space(result)      # the config's searchSpace
     assert_final_metric_matches(result, lambda p: p["x"] ** 2)
 
-The search space rules follow NNI's search space reference (the same in NNI 2.10
-and 3.0): https://nni.readthedocs.io/en/stable/hpo/search_space.html
+The search space rules follow how NNI 3.0 turns a tuner's sample into
+parameters (``deformat_parameters`` in ``nni/common/hpo_utils/formatting.py``):
+randint is an integer in [ceil(lower), ceil(upper)), and a q-type value is
+round(x / q) * q, clipped into [low, high] for the uniform kinds.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ Direction = Literal["increasing", "decreasing"]
 # and q, and still count as that multiple. NNI computes round(x / q) * q in
 # float64, so exact comparison would reject values such as 0.30000000000000004.
 Q_TOLERANCE = 1e-9
-# How many offending trials a message lists before it says "and N more".
+# How many offending trials a message lists before it ends with "and N more".
 MAX_LISTED = 10
 
 
@@ -39,10 +41,10 @@ def _describe(trial: Trial) -> str:
 
 
 def _listing(lines: list[str]) -> str:
-    shown = lines[:MAX_LISTED]
+    listed = lines[:MAX_LISTED]
     if len(lines) > MAX_LISTED:
-        shown.append(f"... and {len(lines) - MAX_LISTED} more")
-    return "\n  " + "\n  ".join(shown)
+        listed.append(f"... and {len(lines) - MAX_LISTED} more")
+    return "\n  " + "\n  ".join(listed)
 
 
 def _format_number(value: float | None) -> str:

@@ -6,6 +6,7 @@ Everything here is thin glue over ``experiment``, ``images`` and ``engine``.
 from __future__ import annotations
 
 import logging
+import re
 import signal
 import threading
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ from pytest_nni_docker.engine import Engine
 from pytest_nni_docker.errors import ConfigError, DockerUnavailableError, ExperimentFailed
 from pytest_nni_docker.experiment import ExperimentRunner, Progress, RunOptions, RunRecord
 from pytest_nni_docker.images import ImageBuilder, ImageSpec
+from pytest_nni_docker.reporting import SummaryRow
 from pytest_nni_docker.results import ExperimentResult
 from pytest_nni_docker.settings import DEFAULT_BASE_IMAGE, Settings, parse_seconds
 
@@ -28,6 +30,12 @@ logger = logging.getLogger(__name__)
 
 MARKER = "nni_docker"
 records_key = pytest.StashKey[list[RunRecord]]()
+# Summary rows and kept-container messages of one test, sent with its teardown report.
+summary_rows_key = pytest.StashKey[list[SummaryRow]]()
+kept_messages_key = pytest.StashKey[list[str]]()
+# Names of the user properties that carry them to the pytest-xdist controller.
+SUMMARY_PROPERTY = "nni_docker_experiment"
+KEPT_PROPERTY = "nni_docker_kept"
 call_failed_key = pytest.StashKey[bool]()
 session_key = pytest.StashKey["NniDockerSession"]()
 
@@ -66,6 +74,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--nni-no-pull", dest="nni_no_pull", action="store_true", default=None,
                     help="never pull images; missing images are an error")
     parser.addini("nni_no_pull", "never pull images", type="bool", default=False)
+    group.addoption("--nni-results-dir", dest="nni_results_dir", default=None, metavar="DIR",
+                    help="write each experiment's result as JSON to DIR, one file per experiment (for CI artifacts)")
+    parser.addini("nni_results_dir", "folder for experiment results as JSON, relative to the rootdir", default="")
+    group.addoption("--nni-html-report", dest="nni_html_report", default=None, metavar="DIR",
+                    help="write a self-contained HTML report with charts of each experiment to DIR")
+    parser.addini("nni_html_report", "folder for HTML reports of experiments, relative to the rootdir", default="")
 
 
 def _option(config: pytest.Config, name: str) -> Any:
@@ -82,7 +96,10 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", f"{matrix.CELL_MARKER}(name): the NNI x Python cell of a test parametrized with pytest_nni_docker.cells()",
     )
-    config.stash[session_key] = NniDockerSession(config)
+    nni_session = NniDockerSession(config)
+    config.stash[session_key] = nni_session
+    # As a plugin, the session receives the test reports (pytest_runtest_logreport).
+    config.pluginmanager.register(nni_session, "nni-docker-session")
 
 
 def default_settings(config: pytest.Config) -> Settings:
@@ -149,6 +166,8 @@ class NniDockerSession:
         self._lock = threading.Lock()
         self.kept_ids: set[str] = set()
         self.results: list[tuple[str, ExperimentResult]] = []
+        # Filled from test reports, so that under pytest-xdist the controller lists the workers' experiments too.
+        self.summary_rows: list[SummaryRow] = []
         self.kept_messages: list[str] = []
         self._gpu_problems: dict[tuple, str | None] = {}
 
@@ -218,6 +237,20 @@ class NniDockerSession:
         with capture.global_and_fixture_disabled() if capture else _nothing():
             reporter.write_line(f"[nni-docker] {message}")
 
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Collect the experiments of a finished test from its teardown report.
+
+        Under pytest-xdist the controller gets the workers' reports, so its table
+        lists every worker's experiments.
+        """
+        if report.when != "teardown":
+            return
+        for name, value in report.user_properties:
+            if name == SUMMARY_PROPERTY:
+                self.summary_rows.append(SummaryRow.from_json(value))
+            elif name == KEPT_PROPERTY:
+                self.kept_messages.append(value)
+
     def cleanup(self) -> None:
         if self._engine is not None:
             self._engine.remove_session_objects(frozenset(self.kept_ids))
@@ -261,12 +294,35 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
     report = yield
     if report.when == "call":
         item.stash[call_failed_key] = report.failed
+    if report.when == "teardown":
+        for row in item.stash.get(summary_rows_key, []):
+            report.user_properties.append((SUMMARY_PROPERTY, row.to_json()))
+        for message in item.stash.get(kept_messages_key, []):
+            report.user_properties.append((KEPT_PROPERTY, message))
     if report.failed and report.when in ("call", "setup"):
         for title, text in _evidence_sections(item, call):
             report.sections.append((f"nni-docker: {title}", text))
             if hasattr(report.longrepr, "addsection"):
                 report.longrepr.addsection(f"nni-docker: {title}", text)
     return report
+
+
+def output_dir(config: pytest.Config, name: str) -> Path | None:
+    """Return the folder an output option names: relative to the current folder on the
+    command line, relative to the rootdir in the ini file; None when not set."""
+    value = config.getoption(name)
+    if value:
+        return Path(config.invocation_params.dir, value)
+    value = config.getini(name)
+    if value:
+        return Path(config.rootpath, value)
+    return None
+
+
+def _file_stem(nodeid: str, number: int) -> str:
+    """Return a file name for the ``number``-th experiment of test ``nodeid``."""
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", nodeid).strip("_")[:150] or "experiment"
+    return stem if number == 1 else f"{stem}-{number}"
 
 
 def _evidence_sections(item: pytest.Item, call: pytest.CallInfo) -> list[tuple[str, str]]:
@@ -342,7 +398,29 @@ class NniExperiment:
             records.extend(runner.records)
         self.results.append(result)
         self._session.results.append((self.request.node.nodeid, result))
+        self.request.node.stash.setdefault(summary_rows_key, []).append(SummaryRow.of(self.request.node.nodeid, result))
+        self._export(result)
         return result
+
+    def _export(self, result: ExperimentResult) -> None:
+        """Write the result as JSON and as an HTML report when the options ask for them."""
+        from pytest_nni_docker.html_report import write_report
+
+        config = self.request.config
+        stem = _file_stem(self.request.node.nodeid, len(self.results))
+        results_dir = output_dir(config, "nni_results_dir")
+        html_dir = output_dir(config, "nni_html_report")
+        try:
+            if results_dir is not None:
+                results_dir.mkdir(parents=True, exist_ok=True)
+                result.to_json(results_dir / f"{stem}.json")
+            if html_dir is not None:
+                write_report(result, html_dir / f"{stem}.html", test=self.request.node.nodeid)
+        except OSError as error:
+            # A folder that cannot be written should not fail the test that ran the experiment.
+            self.request.node.warn(pytest.PytestWarning(
+                f"Writing the result of experiment {result.id} failed: {error}. Check --nni-results-dir and --nni-html-report."
+            ))
 
     def _service(self) -> Any:
         """Return the remote training service for mode="remote", or None for local mode."""
@@ -373,7 +451,7 @@ class NniExperiment:
                     self._session.kept_ids.add(record.manager.id)
                     if record.network is not None:
                         self._session.kept_ids.add(record.network.id)
-                    self._session.kept_messages.append(
+                    self.request.node.stash.setdefault(kept_messages_key, []).append(
                         f"{self.request.node.nodeid}: kept {record.manager.name}, web UI {record.web_ui}; "
                         f"remove with `docker rm -f {record.manager.name}` or `python -m pytest_nni_docker cleanup --kept`"
                     )
@@ -419,7 +497,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         return
     from pytest_nni_docker.reporting import summary_lines
 
-    lines = summary_lines(nni_session.results)
+    lines = summary_lines(nni_session.summary_rows)
     if lines:
         terminalreporter.write_sep("=", "NNI experiments")
         for line in lines:

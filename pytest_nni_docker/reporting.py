@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict, dataclass
 
 from pytest_nni_docker.errors import ExperimentFailed
 from pytest_nni_docker.results import ExperimentResult
@@ -56,17 +57,48 @@ def evidence_for_result(result: ExperimentResult) -> list[tuple[str, str]]:
     return sections
 
 
-def summary_lines(results: list[tuple[str, ExperimentResult]]) -> list[str]:
+@dataclass
+class SummaryRow:
+    """One row of the end-of-run table: what the table shows of one finished experiment.
+
+    Rows travel as JSON from pytest-xdist workers to the controller in a test
+    report's ``user_properties``, because the results live in the workers.
+    """
+
+    test: str
+    experiment_id: str
+    mode: str
+    nni_version: str
+    status: str
+    counts: dict[str, int]
+    best_metric: float | None
+    duration: float | None
+
+    @classmethod
+    def of(cls, test: str, result: ExperimentResult) -> SummaryRow:
+        return cls(test, result.id, result.mode, result.nni_version, result.status, result.counts,
+                   result.best_metric, result.duration)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> SummaryRow:
+        return cls(**json.loads(text))
+
+
+def summary_lines(results: list[SummaryRow] | list[tuple[str, ExperimentResult]]) -> list[str]:
     """Return the lines of the end-of-run table: one row per experiment."""
     if not results:
         return []
     header = ("test", "mode", "NNI", "trials by status", "best metric", "duration")
     rows = []
-    for test, result in results:
-        counts = ", ".join(f"{status} {number}" for status, number in sorted(result.counts.items())) or "none"
-        best = f"{result.best_metric:.6g}" if result.best_metric is not None else "-"
-        duration = f"{result.duration:.1f} s" if result.duration is not None else "-"
-        rows.append((test, result.mode, result.nni_version, counts, best, duration))
+    for entry in results:
+        row = entry if isinstance(entry, SummaryRow) else SummaryRow.of(*entry)
+        counts = ", ".join(f"{status} {number}" for status, number in sorted(row.counts.items())) or "none"
+        best = f"{row.best_metric:.6g}" if row.best_metric is not None else "-"
+        duration = f"{row.duration:.1f} s" if row.duration is not None else "-"
+        rows.append((row.test, row.mode, row.nni_version, counts, best, duration))
     widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip() for row in [header, *rows]]
     lines.insert(1, "  ".join("-" * width for width in widths))

@@ -50,7 +50,7 @@ def decode_metric(data: str) -> Metric:
 
 
 def metric_value(metric: Metric) -> float | None:
-    """Return the number a tuner sees for ``metric``: the float, or a dict's ``default``."""
+    """Return the number a tuner uses for ``metric``: the float, or a dict's ``default``."""
     if isinstance(metric, dict):
         metric = metric.get("default")
     if isinstance(metric, (int, float)) and not isinstance(metric, bool):
@@ -64,7 +64,7 @@ class Trial:
 
     ``parameters`` come from the parameter id of the trial's metrics when there is
     one, because NNI 3.0 may attach another trial's parameters to the trial record.
-    ``parameters_source`` says where they came from: ``"metric"`` (joined through
+    ``parameters_source`` names where they came from: ``"metric"`` (joined through
     the metric's parameter id) or ``"record"`` (the trial record, for a trial that
     reported no metric). ``parameters_mismatch`` holds the record's parameters when
     they differ from the joined ones. Times are Unix seconds. ``worker`` is the

@@ -75,7 +75,7 @@ def test_metric_value_of_each_kind():
 # Joining parameters -------------------------------------------------------
 
 def test_parameters_join_through_metric_parameter_id():
-    """NNI 3.0 swapped the records of two trials; the metrics' parameter ids say which is which."""
+    """NNI 3.0 swapped the records of two trials, and the metrics' parameter ids tell them apart."""
     jobs = [
         _job("nQN01", 2, 2, {"kind": "nan"}),
         _job("ZDp8f", 3, 3, {"kind": "inf"}),
@@ -188,7 +188,8 @@ def test_json_round_trip_keeps_nan_and_inf(tmp_path):
     text = result.to_json(path)
     loaded = ExperimentResult.from_json(path)
 
-    assert "NaN" in text and "Infinity" in text
+    assert "NaN" in text
+    assert "Infinity" in text
     assert json.loads(text)["summary"]["best_trial"] == "t1"
     assert _same([t.final_metric for t in loaded.trials], [t.final_metric for t in result.trials])
     assert _same(loaded.trials[0].intermediate_metrics, [0.1, math.nan, math.inf])
