@@ -96,7 +96,7 @@ class Settings:
             return None
         # "compute" and "utility" make the NVIDIA runtime mount CUDA and nvidia-smi into
         # images that do not set NVIDIA_DRIVER_CAPABILITIES, such as the Debian base
-        # images; NNI's GPU scheduler runs nvidia-smi.
+        # images. NNI's GPU scheduler runs nvidia-smi.
         request: dict[str, Any] = {"driver": "nvidia", "capabilities": [["gpu", "compute", "utility"]]}
         if isinstance(self.gpus, int):
             request["count"] = self.gpus
