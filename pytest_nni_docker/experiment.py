@@ -23,6 +23,7 @@ from pytest_nni_docker import versions
 from pytest_nni_docker.config import CONTAINER_ROOT, PreparedExperiment, prepare_experiment
 from pytest_nni_docker.containers import NniContainer, create_network, remove_network
 from pytest_nni_docker.engine import LABEL_KEEP, Engine
+from pytest_nni_docker.pool import redact_config, redact_error, redact_result
 from pytest_nni_docker.errors import ContainerError, ExperimentFailed, NniDockerError
 from pytest_nni_docker.rest import ManagerUnreachable, NniRestClient, RestError
 from pytest_nni_docker.results import ACTIVE_TRIAL_STATUSES, ExperimentResult, Trial, build_trials, metric_value
@@ -86,6 +87,15 @@ class TrainingService(Protocol):
 
     def trial_file(self, trial: Trial, experiment_id: str, name: str) -> str:
         """Return a trial's stdout, stderr or trial.log from its worker."""
+
+    def create_manager(self, name: str) -> Any:
+        """Return a manager that is not a container (one on this host), or None for a manager container."""
+
+    def redact(self, text: str) -> str:
+        """Return ``text`` with the service's secrets (SSH passwords) replaced by a marker."""
+
+    def on_poll(self, client: NniRestClient) -> None:
+        """Act on the running experiment at each poll, e.g. cancel the trials of a lost worker."""
 
 
 @dataclass
@@ -159,11 +169,13 @@ class ExperimentRunner:
                 record.network = service.network
             else:
                 record.network = create_network(self.engine, name, self.engine.labels("network", self.test_name))
-            manager = NniContainer(
-                self.engine, self.image, f"{name}-manager", labels,
-                network=record.network, aliases=("nni-manager",), publish=(MANAGER_PORT,),
-                command=["sleep", "infinity"], device_requests=self.device_requests,
-            )
+            manager = service.create_manager(f"{name}-manager") if service is not None else None
+            if manager is None:
+                manager = NniContainer(
+                    self.engine, self.image, f"{name}-manager", labels,
+                    network=record.network, aliases=("nni-manager",), publish=(MANAGER_PORT,),
+                    command=["sleep", "infinity"], device_requests=self.device_requests,
+                )
             record.manager = manager
             manager.start()
             record.web_ui = f"http://{self.engine.published_host}:{manager.host_port(MANAGER_PORT)}"
@@ -178,13 +190,18 @@ class ExperimentRunner:
             client = NniRestClient(self.engine.published_host, manager.host_port(MANAGER_PORT))
             try:
                 self._submit(manager, client)
+                self._service = service
                 end_reason = self._wait(manager, client, prepared, started)
                 result = self._collect(manager, client, prepared, service, started, mode, end_reason)
             finally:
                 client.close()
+            if service is not None:
+                redact_result(result, service.redact)
             record.result = result
             return result
         except BaseException as error:
+            if service is not None:
+                redact_error(error, service.redact)
             record.error = error
             raise
         finally:
@@ -273,6 +290,8 @@ class ExperimentRunner:
                 stats = None
 
             if stats is not None:
+                if getattr(self, "_service", None) is not None:
+                    self._service.on_poll(client)
                 active = sum(stats.get(s, 0) for s in ACTIVE_TRIAL_STATUSES)
                 done = sum(stats.get(s, 0) for s in TERMINAL_TRIAL_STATUSES)
                 if status == "DONE":
@@ -330,7 +349,7 @@ class ExperimentRunner:
             nni_version=self._manager_version(client),
             mode=mode,
             image=self.image,
-            config=prepared.config,
+            config=redact_config(prepared.config),
             start_time=started,
             end_time=time.time(),
             errors=[str(e) for e in state.get("errors") or []],
@@ -363,9 +382,12 @@ class ExperimentRunner:
         if service is not None:
             if self.release.serves_trial_files("remote"):
                 try:
-                    return client.trial_file(trial.id, name)
+                    text = client.trial_file(trial.id, name)
                 except RestError:
-                    pass
+                    text = None
+                # NNI 3.0 answers 200 with this text when the trial's worker is gone.
+                if text is not None and not text.startswith("NNI internal error"):
+                    return text
             return service.trial_file(trial, experiment_id, name)
         return manager.read_file(self.release.local_trial_file(experiment_id, trial.id, name), LOG_TAIL_BYTES)
 

@@ -89,23 +89,25 @@ EXPOSE 22
 CMD ["/usr/local/bin/pytest-nni-docker-worker"]
 """
 
-# Host keys are made at start so that no two workers share one; the client key
-# or password arrives through the environment and is removed from it.
+# Host keys are made at start so that no two workers share one. The client's
+# credentials are copied into the created container before it starts (see
+# pool.py), never passed through the environment, where `docker inspect` shows
+# them: root's authorized_keys for key auth, or a chpasswd line that is read and
+# deleted here for password auth.
 _WORKER_ENTRYPOINT = """\
 #!/bin/sh
 set -e
 ssh-keygen -A >/dev/null
 mkdir -p /root/.ssh && chmod 700 /root/.ssh
-if [ -n "$NNI_WORKER_AUTHORIZED_KEY" ]; then
-  printf '%s\\n' "$NNI_WORKER_AUTHORIZED_KEY" > /root/.ssh/authorized_keys
-  chmod 600 /root/.ssh/authorized_keys
+if [ -f /root/.ssh/authorized_keys ]; then
+  chown root:root /root/.ssh/authorized_keys && chmod 600 /root/.ssh/authorized_keys
 fi
-if [ -n "$NNI_WORKER_PASSWORD" ]; then
-  printf 'root:%s\\n' "$NNI_WORKER_PASSWORD" | chpasswd
+if [ -f {password_file} ]; then
+  chpasswd < {password_file}
+  rm -f {password_file}
 fi
-unset NNI_WORKER_AUTHORIZED_KEY NNI_WORKER_PASSWORD
 exec /usr/sbin/sshd -D -e
-"""
+""".format(password_file=f"{IMAGE_ETC}/worker-password")
 
 
 def default_ca_bundle() -> Path | None:

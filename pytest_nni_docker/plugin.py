@@ -484,11 +484,64 @@ def nni_experiment(request: pytest.FixtureRequest, nni_docker_settings: Settings
     problem = nni_session.gpu_problem(nni_docker_settings, request.node.nodeid)
     if problem is not None:
         pytest.skip(f"no GPUs for gpus={nni_docker_settings.gpus!r}: {problem}")
+    if nni_docker_settings.mode == "remote":
+        # Set up first so that the workers outlive the manager at teardown.
+        request.getfixturevalue("nni_remote_pool")
     experiment = NniExperiment(request, nni_docker_settings)
     try:
         yield experiment
     finally:
         experiment.teardown()
+
+
+@pytest.fixture(scope="session")
+def nni_ssh_credentials() -> Iterator[Any]:
+    """The SSH key pair and password of this test session, in a folder only its owner reads.
+
+    The folder is deleted when the session ends. ``credentials.with_auth("password")``
+    gives the same credentials with password login.
+    """
+    from pytest_nni_docker.ssh import Credentials
+
+    credentials = Credentials.generate()
+    try:
+        yield credentials
+    finally:
+        credentials.remove()
+
+
+@pytest.fixture
+def nni_remote_pool(request: pytest.FixtureRequest, nni_docker_settings: Settings, nni_ssh_credentials: Any) -> Iterator[Any]:
+    """A started ``RemotePool`` of ``workers`` SSH containers for the test's NNI version.
+
+    ``nni_experiment.run`` uses it in ``mode="remote"``; tests that drive NNI
+    themselves read ``pool.workers`` and ``pool.machine_list()``. The workers and
+    their network are removed at teardown.
+    """
+    from pytest_nni_docker import host_manager
+    from pytest_nni_docker.pool import RemotePool
+
+    nni_session: NniDockerSession = request.config.stash[session_key]
+    try:
+        engine = nni_session.engine()
+    except DockerUnavailableError as error:
+        if _option(request.config, "nni_require_docker"):
+            pytest.fail(str(error), pytrace=False)
+        pytest.skip(f"no Docker daemon: {error}")
+    settings = nni_docker_settings
+    if settings.host_manager:
+        reason = host_manager.skip_reason(settings.nni_version)
+        if reason is not None:
+            pytest.skip(reason)
+
+    worker_image = ImageBuilder(engine, progress=nni_session.progress_line).ensure_worker_image(nni_session.image_for(settings))
+    pool = RemotePool(engine, worker_image, settings.nni_version, nni_ssh_credentials.with_auth(settings.auth),
+                      size=settings.workers, test_name=request.node.nodeid, host_manager=settings.host_manager)
+    try:
+        pool.start()
+        yield pool
+    finally:
+        pool.remove()
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
