@@ -7,13 +7,16 @@ import logging
 import os
 import socket
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Literal
 from urllib.parse import urlparse
 
 import docker
 import docker.errors
 from docker import DockerClient
+from docker.models.containers import Container
 
 from pytest_nni_docker.errors import DockerUnavailableError
 
@@ -28,6 +31,10 @@ LABEL_OWNER_START = f"{LABEL_PREFIX}.owner-start"
 LABEL_ROLE = f"{LABEL_PREFIX}.role"
 LABEL_TEST = f"{LABEL_PREFIX}.test"
 LABEL_KEEP = f"{LABEL_PREFIX}.keep"
+# A container kept for debugging with the keep option gets this suffix on its name
+# at teardown. Labels cannot change after creation, and only then is it known
+# whether the test failed. Stale cleanup leaves such containers alone.
+KEPT_SUFFIX = "-kept"
 
 DOCKER_HINT = (
     "Start a Docker daemon: as root on Debian or Ubuntu run `scripts/docker-up.sh` "
@@ -140,7 +147,7 @@ class Engine:
         hostname = socket.gethostname()
 
         def is_stale(labels: dict[str, str]) -> bool:
-            if LABEL_KEEP in labels or labels.get(LABEL_OWNER_HOST) != hostname:
+            if labels.get(LABEL_OWNER_HOST) != hostname:
                 return False
             try:
                 pid = int(labels.get(LABEL_OWNER_PID, ""))
@@ -148,17 +155,38 @@ class Engine:
                 return True
             return not _process_alive(pid, labels.get(LABEL_OWNER_START, ""))
 
-        return self._remove_matching(is_stale)
+        return self._remove_matching(is_stale, kept="skip")
 
     def remove_kept_objects(self) -> int:
-        """Remove containers and networks that the keep option left for debugging."""
-        return self._remove_matching(lambda labels: LABEL_KEEP in labels)
+        """Remove containers that the keep option left for debugging, then their networks."""
+        removed = self._remove_matching(lambda labels: True, kept="only")
+        return removed + self.remove_stale_objects()
 
-    def _remove_matching(self, predicate, keep_ids: frozenset[str] = frozenset()) -> int:
+    def mark_kept(self, container: Container) -> str:
+        """Rename ``container`` so that stale cleanup leaves it; return its new name."""
+        name = container.name if container.name.endswith(KEPT_SUFFIX) else container.name + KEPT_SUFFIX
+        try:
+            container.rename(name)
+        except docker.errors.APIError as error:
+            logger.warning("Failed to rename kept container %s: %s", container.name, error)
+            return container.name
+        return name
+
+    def _remove_matching(self, predicate: Callable[[dict[str, str]], bool], keep_ids: frozenset[str] = frozenset(),
+                         kept: Literal["skip", "only", "any"] = "any") -> int:
+        """Remove the plugin's containers, networks and volumes whose labels match ``predicate``.
+
+        ``kept`` says what to do with containers that the keep option renamed:
+        leave them, remove only them, or treat them like the others. A network
+        that a remaining container still uses stays.
+        """
         removed = 0
         selector = {"label": LABEL_PLUGIN}
 
         for container in self.client.containers.list(all=True, filters=selector):
+            is_kept = container.name.endswith(KEPT_SUFFIX)
+            if kept == "skip" and is_kept or kept == "only" and not is_kept:
+                continue
             if predicate(container.labels) and container.id not in keep_ids:
                 try:
                     container.remove(force=True, v=True)
@@ -170,8 +198,14 @@ class Engine:
                     logger.warning("Failed to remove container %s: %s", container.name, error)
 
         for network in self.client.networks.list(filters=selector):
+            if kept == "only":
+                break
             if predicate(network.attrs.get("Labels") or {}) and network.id not in keep_ids:
                 try:
+                    network.reload()
+                    if network.attrs.get("Containers"):
+                        logger.debug("Network %s is still in use; leaving it", network.name)
+                        continue
                     network.remove()
                     removed += 1
                     logger.info("Removed network %s", network.name)
@@ -181,6 +215,8 @@ class Engine:
                     logger.warning("Failed to remove network %s: %s", network.name, error)
 
         for volume in self.client.volumes.list(filters=selector):
+            if kept == "only":
+                break
             if predicate(volume.attrs.get("Labels") or {}):
                 try:
                     volume.remove(force=True)

@@ -9,6 +9,7 @@ until an end state, collect trials, metrics and logs, and remove what it started
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import math
 import time
@@ -22,7 +23,8 @@ import yaml
 from pytest_nni_docker import versions
 from pytest_nni_docker.config import CONTAINER_ROOT, PreparedExperiment, prepare_experiment
 from pytest_nni_docker.containers import NniContainer, create_network, remove_network
-from pytest_nni_docker.engine import LABEL_KEEP, Engine
+from pytest_nni_docker.diagnosis import describe_end_state, dispatcher_failure, format_statistics, trial_hint
+from pytest_nni_docker.engine import Engine
 from pytest_nni_docker.pool import redact_config, redact_error, redact_result
 from pytest_nni_docker.errors import ContainerError, ExperimentFailed, NniDockerError
 from pytest_nni_docker.rest import ManagerUnreachable, NniRestClient, RestError
@@ -34,6 +36,9 @@ MANAGER_PORT = 8080
 CONFIG_PATH = f"{CONTAINER_ROOT}/config.yml"
 LOG_TAIL_BYTES = 20_000
 EVIDENCE_TAIL_LINES = 40
+# The REST API must respond this long after nnictl create returned.
+STARTUP_GRACE_SECONDS = 30.0
+DISPATCHER_CHECK_SECONDS = 2.0
 TERMINAL_TRIAL_STATUSES = frozenset({"SUCCEEDED", "FAILED", "USER_CANCELED", "SYS_CANCELED", "EARLY_STOPPED"})
 _counter = itertools.count(1)
 
@@ -114,6 +119,9 @@ class RunRecord:
 class ExperimentRunner:
     """Runs NNI experiments in manager containers of one image."""
 
+    # The trial command of the experiment being waited on, for hints in failure reports.
+    _trial_command: str = ""
+
     def __init__(
         self,
         engine: Engine,
@@ -160,8 +168,6 @@ class ExperimentRunner:
         number = next(_counter)
         name = f"nni-docker-{self.engine.session_id}-{number}"
         labels = self.engine.labels("manager", self.test_name)
-        if self.options.keep:
-            labels[LABEL_KEEP] = "on-failure"
 
         started = time.time()
         try:
@@ -246,10 +252,14 @@ class ExperimentRunner:
     def _wait(self, manager: NniContainer, client: NniRestClient, prepared: PreparedExperiment, started: float) -> str:
         """Poll until the experiment ends; return why it counts as finished or raise ``ExperimentFailed``."""
         options = self.options
+        self._trial_command = prepared.config.get("trialCommand", "")
         deadline = started + options.timeout
         last_change = time.monotonic()
         last_fingerprint: tuple = ()
         last_answer: float | None = None
+        waiting_since = time.monotonic()
+        first_http_error: float | None = None
+        last_dispatcher_check = 0.0
         seen_running = False
         last_metrics_poll = 0.0
         metric_count = 0
@@ -265,7 +275,10 @@ class ExperimentRunner:
                 last_answer = now
                 if status == "ERROR":
                     errors = "; ".join(str(e) for e in state.get("errors") or []) or "no message"
-                    raise self._failure(manager, client, experiment_id, f"NNI reported ERROR: {errors}", "error")
+                    raise self._failure(manager, client, experiment_id,
+                                        f"NNI reported ERROR: {errors}. This is a failure of NNI itself (tuner, assessor, "
+                                        "dispatcher or training service), not of a trial. See nnimanager.log and "
+                                        "dispatcher.log below.", "error")
                 if status == "INITIALIZING":
                     stats = {}
                 else:
@@ -278,15 +291,29 @@ class ExperimentRunner:
                     metrics = client.metric_data()
                     metric_count = len(metrics)
                     best = _best_of(metrics, prepared.optimize_mode)
+                if seen_running and now - last_dispatcher_check >= DISPATCHER_CHECK_SECONDS:
+                    last_dispatcher_check = now
+                    self._check_dispatcher(manager, client, experiment_id)
+                first_http_error = None
             except ManagerUnreachable as error:
                 if last_answer is None:
-                    if now - started > 60 and time.time() > started + 60:
+                    if now - waiting_since > STARTUP_GRACE_SECONDS:
                         raise self._failure(manager, client, experiment_id,
-                                            f"NNI manager REST API on {client.base_url} never answered: {error}", "manager_died")
+                                            f"The NNI manager's REST API on {client.base_url} never responded in "
+                                            f"{STARTUP_GRACE_SECONDS:.0f} s after nnictl create: {error}", "manager_died")
                 elif now - last_answer > options.unreachable_grace:
                     raise self._failure(manager, client, experiment_id,
-                                        f"NNI manager stopped answering on {client.base_url} while the experiment was {status}: "
-                                        "the manager process died. See the manager log below.", "manager_died")
+                                        f"The NNI manager stopped responding on {client.base_url} while the experiment was {status}: "
+                                        "the manager process died. See nnimanager.log below.", "manager_died")
+                stats = None
+            except RestError as error:
+                # The manager is alive but fails requests. One failed poll can be
+                # a race with its own state changes, so only a run of them counts.
+                first_http_error = now if first_http_error is None else first_http_error
+                if now - first_http_error > options.unreachable_grace:
+                    raise self._failure(manager, client, experiment_id,
+                                        f"The NNI manager on {client.base_url} kept failing REST requests for "
+                                        f"{now - first_http_error:.0f} s: {error}. See nnimanager.log below.", "rest_error")
                 stats = None
 
             if stats is not None:
@@ -311,13 +338,16 @@ class ExperimentRunner:
                     last_change = now
 
             if now - last_change > options.no_progress_timeout:
+                statistics = format_statistics(dict(last_fingerprint[1])) if last_fingerprint else "none"
                 raise self._failure(manager, client, experiment_id,
                                     f"No progress for {options.no_progress_timeout:.0f} s: the experiment stayed {status} "
-                                    f"with job statistics {last_fingerprint[1:2]}. Raise no_progress_timeout if trials "
-                                    "are slow and report nothing meanwhile.", "no_progress")
+                                    f"with trials {statistics} and no new metric. Raise no_progress_timeout "
+                                    "(--nni-no-progress-timeout or the marker's no_progress_timeout=) if trials run longer "
+                                    "than that without reporting a metric.", "no_progress")
             if time.time() > deadline:
                 raise self._failure(manager, client, experiment_id,
-                                    f"Timed out after {options.timeout:.0f} s while the experiment was {status}. "
+                                    f"Timed out after {options.timeout:.0f} s while the experiment was {status} "
+                                    f"with trials {format_statistics(dict(last_fingerprint[1])) if last_fingerprint else 'none'}. "
                                     "Raise the timeout (--nni-timeout or the marker's timeout=) or make the experiment smaller.",
                                     "timeout")
             time.sleep(options.poll_interval)
@@ -391,6 +421,39 @@ class ExperimentRunner:
             return service.trial_file(trial, experiment_id, name)
         return manager.read_file(self.release.local_trial_file(experiment_id, trial.id, name), LOG_TAIL_BYTES)
 
+    def _check_dispatcher(self, manager: NniContainer, client: NniRestClient, experiment_id: str) -> None:
+        """Raise ``ExperimentFailed`` when dispatcher.log shows that the tuner or assessor crashed.
+
+        NNI does not change its status then: the experiment stays RUNNING with no
+        new trials until a timeout.
+        """
+        try:
+            log = client.manager_log("dispatcher.log")
+        except RestError:
+            log = self._manager_log(manager, experiment_id, "dispatcher.log")
+        exception = dispatcher_failure(log)
+        if exception is not None:
+            raise self._failure(manager, client, experiment_id,
+                                f"NNI's dispatcher failed with {exception}. This is a failure of the tuner or assessor "
+                                "(NNI's own side), not of a trial: no further trial will start. "
+                                "See dispatcher.log below, and fix the tuner's code or its classArgs.", "dispatcher_failed")
+
+    def _trial_evidence(self, manager: NniContainer, client: NniRestClient, trial: Trial, experiment_id: str) -> str:
+        """Return a failed trial's parameters, a hint about its cause, and the tail of its stderr."""
+        try:
+            stderr = client.trial_file(trial.id, "stderr")
+        except RestError:
+            stderr = manager.read_file(self.release.local_trial_file(experiment_id, trial.id, "stderr"), LOG_TAIL_BYTES)
+        lines = [f"status: {trial.status}", f"parameters: {json.dumps(trial.parameters, sort_keys=True)}"]
+        if trial.message:
+            lines.append(f"message: {trial.message}")
+        hint = trial_hint(stderr, self._trial_command)
+        if hint:
+            lines.append(f"hint: {hint}")
+        lines.append("stderr (tail):")
+        lines.append(_tail(stderr, EVIDENCE_TAIL_LINES) or "(empty)")
+        return "\n".join(lines)
+
     def _failure(self, manager: NniContainer, client: NniRestClient, experiment_id: str, message: str, reason: str) -> ExperimentFailed:
         """Build an ``ExperimentFailed`` with the manager's logs and the failed trials' stderr."""
         evidence: dict[str, str] = {}
@@ -402,15 +465,22 @@ class ExperimentRunner:
         if not manager.is_running():
             evidence["manager container"] = f"{manager.name} is not running. Its output:\n{_tail(manager.logs(), EVIDENCE_TAIL_LINES)}"
         try:
-            jobs = client.trial_jobs()
-            evidence["job statistics"] = str(client.job_statistics())
-            for job in jobs:
-                if job.get("status") in ("FAILED", "USER_CANCELED", "SYS_CANCELED"):
-                    stderr_path = self.release.local_trial_file(experiment_id, job["trialJobId"], "stderr")
-                    stderr = manager.read_file(stderr_path, LOG_TAIL_BYTES)
-                    evidence[f"trial {job['trialJobId']} ({job['status']}) stderr"] = _tail(stderr, EVIDENCE_TAIL_LINES)
-        except RestError:
-            pass
+            state = client.check_status(timeout=5)
+            statistics = client.job_statistics()
+            evidence["experiment"] = "\n".join([
+                f"experiment {experiment_id or '(no id yet)'}: status {state.get('status', 'UNKNOWN')}",
+                f"end state: {reason} ({describe_end_state(reason)})",
+                f"job statistics: {format_statistics(statistics)}",
+                *(f"NNI error: {error}" for error in state.get("errors") or []),
+            ])
+            trials = build_trials(client.trial_jobs(), client.metric_data())
+            for trial in trials:
+                if trial.status in ("FAILED", "USER_CANCELED", "SYS_CANCELED"):
+                    evidence[f"trial {trial.id} ({trial.status})"] = self._trial_evidence(manager, client, trial, experiment_id)
+        except RestError as error:
+            # A manager that died cannot be asked; its logs above are the evidence.
+            evidence["experiment"] = (f"experiment {experiment_id or '(no id yet)'}: end state {reason} "
+                                      f"({describe_end_state(reason)}); the REST API is unavailable: {error}")
         evidence = {title: text for title, text in evidence.items() if text.strip()}
         tail = evidence.get("nnimanager.log (tail)", "")
         if reason == "manager_died" and tail:

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from pytest_nni_docker import matrix, versions
-from pytest_nni_docker.containers import configure_reaper
+from pytest_nni_docker.containers import NniContainer, configure_reaper
 from pytest_nni_docker.engine import Engine
 from pytest_nni_docker.errors import ConfigError, DockerUnavailableError, ExperimentFailed
 from pytest_nni_docker.experiment import ExperimentRunner, Progress, RunOptions, RunRecord
@@ -451,9 +451,12 @@ class NniExperiment:
                     self._session.kept_ids.add(record.manager.id)
                     if record.network is not None:
                         self._session.kept_ids.add(record.network.id)
+                    name = record.manager.name
+                    if isinstance(record.manager, NniContainer):
+                        name = self._session.engine().mark_kept(record.manager.container)
                     self.request.node.stash.setdefault(kept_messages_key, []).append(
-                        f"{self.request.node.nodeid}: kept {record.manager.name}, web UI {record.web_ui}; "
-                        f"remove with `docker rm -f {record.manager.name}` or `python -m pytest_nni_docker cleanup --kept`"
+                        f"{self.request.node.nodeid}: kept {name}, web UI {record.web_ui}; "
+                        f"remove with `docker rm -f {name}` or `python -m pytest_nni_docker cleanup --kept`"
                     )
                 else:
                     runner.remove(record)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 
+from pytest_nni_docker.diagnosis import describe_end_state, format_statistics, trial_hint
 from pytest_nni_docker.errors import ExperimentFailed
 from pytest_nni_docker.results import ExperimentResult
 
@@ -17,7 +18,7 @@ def _tail(text: str, lines: int = TAIL_LINES) -> str:
 
 def evidence_for_failure(error: ExperimentFailed) -> list[tuple[str, str]]:
     """Return the report sections of an experiment that did not finish."""
-    sections = [("end state", f"{error.reason}: {error}")]
+    sections = [("end state", f"{error.reason} ({describe_end_state(error.reason)})\n{error}")]
     sections.extend(error.evidence.items())
     return sections
 
@@ -30,14 +31,17 @@ def evidence_for_result(result: ExperimentResult) -> list[tuple[str, str]]:
     """
     sections = []
     summary = [
-        f"experiment {result.id}: status {result.status}, ended by {result.end_reason or 'unknown'}",
-        f"trials by status: {result.counts}",
-        f"job statistics: {result.job_statistics}",
+        f"experiment {result.id}: status {result.status}",
+        f"end state: {result.end_reason or 'unknown'} ({describe_end_state(result.end_reason)})",
+        f"trials by status: {format_statistics(result.counts)}",
+        f"job statistics: {format_statistics(result.job_statistics)}",
     ]
     if result.errors:
         summary.append(f"NNI errors (NNI's own failure, not a trial's): {'; '.join(result.errors)}")
     if result.failed:
-        summary.append(f"failed trials: {len(result.failed)} of {len(result.trials)}")
+        summary.append(f"failed trials (the trial code's failure, not NNI's): {len(result.failed)} of {len(result.trials)}")
+    if result.trials and not result.succeeded:
+        summary.append(f"no trial succeeded, although NNI reports {result.status}")
     sections.append((f"experiment {result.id}", "\n".join(summary)))
 
     for trial in result.failed:
@@ -46,13 +50,16 @@ def evidence_for_result(result: ExperimentResult) -> list[tuple[str, str]]:
             body.append(f"worker: {trial.worker}")
         if trial.message:
             body.append(f"message: {trial.message}")
+        hint = trial_hint(trial.stderr, str(result.config.get("trialCommand", "")))
+        if hint:
+            body.append(f"hint: {hint}")
         body.append("stderr (tail):")
         body.append(_tail(trial.stderr) or "(empty)")
         sections.append((f"trial {trial.id} ({trial.status})", "\n".join(body)))
 
     if result.manager_log:
         sections.append(("nnimanager.log (tail)", _tail(result.manager_log)))
-    if result.dispatcher_log and ("Traceback" in result.dispatcher_log or "ERROR" in result.dispatcher_log):
+    if result.dispatcher_log:
         sections.append(("dispatcher.log (tail)", _tail(result.dispatcher_log)))
     return sections
 
