@@ -8,6 +8,7 @@ processes are reaped and stopping never waits on a zombie. Published ports bind 
 from __future__ import annotations
 
 import io
+import json
 import logging
 import tarfile
 import time
@@ -29,6 +30,22 @@ logger = logging.getLogger(__name__)
 # Folders and files never copied into a container: caches and virtual environments.
 UPLOAD_EXCLUDES = frozenset({"__pycache__", ".git", ".hg", ".tox", ".venv", "venv", ".pytest_cache", ".mypy_cache", "node_modules"})
 MAX_UPLOAD_BYTES = 300 * 1024 * 1024
+
+# Run by python3 in a container: print {path: text of its last N bytes} as JSON for
+# each path that is a readable file. Arguments: N, then the paths.
+_READ_FILES_SCRIPT = """
+import json, sys
+limit, texts = int(sys.argv[1]), {}
+for path in sys.argv[2:]:
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, 2)
+            handle.seek(max(0, handle.tell() - limit))
+            texts[path] = handle.read().decode("utf-8", "replace")
+    except OSError:
+        pass
+print(json.dumps(texts))
+"""
 
 
 def configure_reaper(engine: Engine) -> None:
@@ -191,6 +208,30 @@ class NniContainer:
         command = ["tail", "-c", str(max_bytes), path] if max_bytes else ["cat", path]
         code, output = self.exec(command)
         return output if code == 0 else ""
+
+    def read_files(self, paths: list[str], max_bytes: int) -> dict[str, str]:
+        """Return the last ``max_bytes`` of each existing file in ``paths``, by path.
+
+        One exec of python3 reads up to 200 files, where ``read_file`` costs one
+        exec per file (about 50 ms each). Without python3 in the container, or
+        when its output cannot be decoded, it falls back to ``read_file``.
+        """
+        texts: dict[str, str] = {}
+        for first in range(0, len(paths), 200):
+            chunk = paths[first:first + 200]
+            try:
+                result = self.container.exec_run(["python3", "-c", _READ_FILES_SCRIPT, str(max_bytes), *chunk], demux=True)
+                stdout = result.output[0] or b""
+                if result.exit_code != 0:
+                    raise ValueError(f"exit {result.exit_code}")
+                texts.update(json.loads(stdout))
+            except (docker.errors.APIError, ValueError) as error:
+                logger.debug("Reading %d files in one exec in %s failed (%s); reading them one by one", len(chunk), self.name, error)
+                for path in chunk:
+                    text = self.read_file(path, max_bytes)
+                    if text:
+                        texts[path] = text
+        return texts
 
     def upload(self, folders: dict[str, Path]) -> None:
         """Copy each host folder to its container path; caches and .git stay behind."""

@@ -15,20 +15,21 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
 
 import yaml
 
 from pytest_nni_docker import versions
 from pytest_nni_docker.config import CONTAINER_ROOT, PreparedExperiment, prepare_experiment
-from pytest_nni_docker.containers import NniContainer, create_network, remove_network
+from pytest_nni_docker.containers import NniContainer, remove_network
 from pytest_nni_docker.diagnosis import describe_end_state, dispatcher_failure, format_statistics, trial_hint
 from pytest_nni_docker.engine import Engine
 from pytest_nni_docker.pool import redact_config, redact_error, redact_result
 from pytest_nni_docker.errors import ContainerError, ExperimentFailed, NniDockerError
 from pytest_nni_docker.rest import ManagerUnreachable, NniRestClient, RestError
 from pytest_nni_docker.results import ACTIVE_TRIAL_STATUSES, ExperimentResult, Trial, build_trials, metric_value
+from pytest_nni_docker.timing import StepClock, format_timings
 
 logger = logging.getLogger(__name__)
 
@@ -114,6 +115,12 @@ class RunRecord:
     error: BaseException | None = None
     web_ui: str | None = None
     notes: list[str] = field(default_factory=list)
+    # Seconds per step (container_start, code_copy, manager_start, wait, collect,
+    # stop_and_remove, ...), and end_noticed_after: seconds from the last trial's
+    # end to the moment polling saw the experiment finished.
+    timings: dict[str, float] = field(default_factory=dict)
+    # The slot in a shared manager container (reuse.Lease) when the run reused one.
+    lease: Any = None
 
 
 class ExperimentRunner:
@@ -141,6 +148,10 @@ class ExperimentRunner:
         self.test_name = test_name
         self.device_requests = device_requests
         self.records: list[RunRecord] = []
+        # Set to a reuse.SharedManagers to run local experiments in a shared manager container.
+        self.reuse: Any = None
+        # Files that _collect read in one exec, by path in the manager container.
+        self._prefetched: dict[str, str] = {}
 
     # The whole flow ------------------------------------------------------
 
@@ -170,37 +181,57 @@ class ExperimentRunner:
         labels = self.engine.labels("manager", self.test_name)
 
         started = time.time()
+        clock = StepClock(record.timings)
+        port, config_path = MANAGER_PORT, CONFIG_PATH
         try:
-            if service is not None:
-                record.network = service.network
+            if self.reuse is not None and service is None:
+                record.lease = self.reuse.lease(self.image, self.device_requests, self.test_name)
+                manager, port = record.lease.manager, record.lease.port
+                config_path = record.lease.config_path
+                prepared = record.lease.rebase(prepared)
+                record.manager = manager
+                clock.lap("container_start")
             else:
-                record.network = create_network(self.engine, name, self.engine.labels("network", self.test_name))
-            manager = service.create_manager(f"{name}-manager") if service is not None else None
-            if manager is None:
-                manager = NniContainer(
-                    self.engine, self.image, f"{name}-manager", labels,
-                    network=record.network, aliases=("nni-manager",), publish=(MANAGER_PORT,),
-                    command=["sleep", "infinity"], device_requests=self.device_requests,
-                )
-            record.manager = manager
-            manager.start()
-            record.web_ui = f"http://{self.engine.published_host}:{manager.host_port(MANAGER_PORT)}"
+                if service is not None:
+                    record.network = service.network
+                manager = service.create_manager(f"{name}-manager") if service is not None else None
+                if manager is None:
+                    # A local run needs no network of its own: only remote workers
+                    # reach the manager by its alias.
+                    manager = NniContainer(
+                        self.engine, self.image, f"{name}-manager", labels,
+                        network=record.network, aliases=("nni-manager",) if record.network is not None else (),
+                        publish=(MANAGER_PORT,), command=["sleep", "infinity"], device_requests=self.device_requests,
+                    )
+                record.manager = manager
+                manager.start()
+                clock.lap("container_start")
+            record.web_ui = f"http://{self.engine.published_host}:{manager.host_port(port)}"
 
             if service is not None:
                 record.notes.extend(service.apply(prepared.config, manager, self.release.version))
             for note in record.notes:
                 logger.warning("%s", note)
 
+            clock.restart()
             manager.upload(prepared.uploads)
-            manager.write_file(CONFIG_PATH, yaml.safe_dump(prepared.config, sort_keys=False))
-            client = NniRestClient(self.engine.published_host, manager.host_port(MANAGER_PORT))
+            manager.write_file(config_path, yaml.safe_dump(prepared.config, sort_keys=False))
+            clock.lap("code_copy")
+            client = NniRestClient(self.engine.published_host, manager.host_port(port))
             try:
-                self._submit(manager, client)
+                self._submit(manager, client, port, config_path)
+                clock.lap("manager_start")
                 self._service = service
                 end_reason = self._wait(manager, client, prepared, started)
+                clock.lap("wait")
+                noticed = time.time()
                 result = self._collect(manager, client, prepared, service, started, mode, end_reason)
+                clock.lap("collect")
             finally:
                 client.close()
+            ends = [trial.end_time for trial in result.trials if trial.end_time]
+            if ends:
+                record.timings["end_noticed_after"] = noticed - max(ends)
             if service is not None:
                 redact_result(result, service.redact)
             record.result = result
@@ -212,16 +243,23 @@ class ExperimentRunner:
             raise
         finally:
             # With the keep option the owner decides at teardown, once it knows
-            # whether the test failed.
-            if not self.options.keep:
+            # whether the test failed. A slot in a shared manager is never kept.
+            if not self.options.keep or record.lease is not None:
                 self.remove(record)
+            logger.debug("Run timings of %s: %s", name, format_timings(record.timings))
 
     def remove(self, record: RunRecord) -> None:
-        """Remove a run's manager container and its own network."""
+        """Remove a run's manager container and its own network, or give back its slot in a shared manager."""
+        clock = StepClock(record.timings)
+        if record.lease is not None:
+            record.lease.release()
+            record.lease = None
+            record.manager = None
         if record.manager is not None:
             record.manager.remove()
         if record.network is not None and record.network.attrs.get("Labels", {}).get("io.github.pytest-nni-docker.role") == "network":
             remove_network(record.network)
+        clock.lap("stop_and_remove")
 
     # Steps -----------------------------------------------------------------
 
@@ -234,10 +272,11 @@ class ExperimentRunner:
             return prepare_experiment(data, base_dir=base, platform=mode)
         return prepare_experiment(config, base_dir=Path(base_dir) if base_dir else None, platform=mode)
 
-    def _submit(self, manager: NniContainer, client: NniRestClient) -> None:
+    def _submit(self, manager: NniContainer, client: NniRestClient, port: int = MANAGER_PORT,
+                config_path: str = CONFIG_PATH) -> None:
         """Start the manager with ``nnictl create`` and wait until its REST API answers."""
-        command = ["nnictl", "create", "--config", CONFIG_PATH, "--port", str(MANAGER_PORT)]
-        code, output = manager.exec(command, workdir=CONTAINER_ROOT)
+        command = ["nnictl", "create", "--config", config_path, "--port", str(port)]
+        code, output = manager.exec(command, workdir=str(PurePosixPath(config_path).parent))
         logger.debug("nnictl create output:\n%s", output)
         failed = code != 0 or "ERROR" in output and "Web portal URLs" not in output
         if failed:
@@ -245,8 +284,14 @@ class ExperimentRunner:
             if "command not found" in output or "executable file not found" in output:
                 message = (f"nnictl is not on PATH in image {self.image}. Use an image with NNI installed, "
                            "or drop --nni-image to let the plugin build one.")
+            elif "is not idle" in output or "Address already in use" in output:
+                # nnictl checks the port itself before it starts the manager.
+                message = (f"Port {port} in manager container {manager.name} is in use by another process, so the NNI "
+                           f"manager cannot listen on it. Image {self.image} starts a program on that port; use an image "
+                           "whose entrypoint leaves it free, or drop --nni-image to let the plugin build one.")
             else:
-                message = f"nnictl create failed (exit {code}) in container {manager.name}:\n{_tail(output, 30)}"
+                last_line = _tail(output.strip(), 1)
+                message = f"nnictl create failed (exit {code}) in container {manager.name}: {last_line}\n{_tail(output, 30)}"
             raise ExperimentFailed(message, reason="submit_failed", evidence=evidence)
 
     def _wait(self, manager: NniContainer, client: NniRestClient, prepared: PreparedExperiment, started: float) -> str:
@@ -361,6 +406,12 @@ class ExperimentRunner:
         trials = build_trials(jobs, metrics)
         experiment_id = profile.get("id", "")
         jobs_by_id = {job["trialJobId"]: job for job in jobs}
+        if service is None:
+            # One exec reads every trial file and log here, instead of one exec per file.
+            paths = [self.release.local_trial_file(experiment_id, trial.id, name)
+                     for trial in trials for name in ("stdout", "stderr", "trial.log")]
+            paths += [f"/root/nni-experiments/{experiment_id}/log/{name}" for name in ("nnimanager.log", "dispatcher.log")]
+            self._prefetched = manager.read_files(paths, LOG_TAIL_BYTES) if experiment_id else {}
 
         for trial in trials:
             if service is not None:
@@ -405,7 +456,10 @@ class ExperimentRunner:
         if not experiment_id:
             code, output = manager.exec(["sh", "-c", f"tail -c {LOG_TAIL_BYTES} /root/nni-experiments/*/log/{name}"])
             return output if code == 0 else ""
-        return manager.read_file(f"/root/nni-experiments/{experiment_id}/log/{name}", LOG_TAIL_BYTES)
+        path = f"/root/nni-experiments/{experiment_id}/log/{name}"
+        if path in self._prefetched:
+            return self._prefetched[path]
+        return manager.read_file(path, LOG_TAIL_BYTES)
 
     def _trial_file(self, manager: NniContainer, client: NniRestClient, service: TrainingService | None,
                     trial: Trial, experiment_id: str, name: str) -> str:
@@ -419,7 +473,10 @@ class ExperimentRunner:
                 if text is not None and not text.startswith("NNI internal error"):
                     return text
             return service.trial_file(trial, experiment_id, name)
-        return manager.read_file(self.release.local_trial_file(experiment_id, trial.id, name), LOG_TAIL_BYTES)
+        path = self.release.local_trial_file(experiment_id, trial.id, name)
+        if path in self._prefetched:
+            return self._prefetched[path]
+        return manager.read_file(path, LOG_TAIL_BYTES)
 
     def _check_dispatcher(self, manager: NniContainer, client: NniRestClient, experiment_id: str) -> None:
         """Raise ``ExperimentFailed`` when dispatcher.log shows that the tuner or assessor crashed.

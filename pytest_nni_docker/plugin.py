@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from pytest_nni_docker import matrix, versions
+from pytest_nni_docker import reuse
 from pytest_nni_docker.containers import NniContainer, configure_reaper
 from pytest_nni_docker.engine import Engine
 from pytest_nni_docker.errors import ConfigError, DockerUnavailableError, ExperimentFailed
@@ -80,6 +81,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--nni-html-report", dest="nni_html_report", default=None, metavar="DIR",
                     help="write a self-contained HTML report with charts of each experiment to DIR")
     parser.addini("nni_html_report", "folder for HTML reports of experiments, relative to the rootdir", default="")
+    reuse.add_options(group, parser)
 
 
 def _option(config: pytest.Config, name: str) -> Any:
@@ -170,6 +172,7 @@ class NniDockerSession:
         self.summary_rows: list[SummaryRow] = []
         self.kept_messages: list[str] = []
         self._gpu_problems: dict[tuple, str | None] = {}
+        self._shared_managers: reuse.SharedManagers | None = None
 
     @property
     def default_settings(self) -> Settings:
@@ -251,7 +254,16 @@ class NniDockerSession:
             elif name == KEPT_PROPERTY:
                 self.kept_messages.append(value)
 
+    def shared_managers(self) -> reuse.SharedManagers:
+        """Return the session's shared manager containers (``--nni-reuse-manager``)."""
+        with self._lock:
+            if self._shared_managers is None:
+                self._shared_managers = reuse.SharedManagers(self.engine())
+            return self._shared_managers
+
     def cleanup(self) -> None:
+        if self._shared_managers is not None:
+            self._shared_managers.close()
         if self._engine is not None:
             self._engine.remove_session_objects(frozenset(self.kept_ids))
 
@@ -389,6 +401,9 @@ class NniExperiment:
             test_name=self.request.node.nodeid,
             device_requests=self.settings.device_requests(),
         )
+        if (reuse.reuse_enabled(self.request.config) and self.settings.mode == "local"
+                and not self.settings.keep and not self.settings.host_manager):
+            runner.reuse = self._session.shared_managers()
         self._runners.append(runner)
         records = self.request.node.stash.setdefault(records_key, [])
         service = self._service()

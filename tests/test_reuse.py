@@ -1,0 +1,126 @@
+"""--nni-reuse-manager: tests of one session share a manager container, and their experiments stay isolated."""
+
+import json
+import math
+from pathlib import Path
+
+import docker
+
+from pytest_nni_docker.config import CONTAINER_ROOT, prepare_experiment
+from pytest_nni_docker.engine import LABEL_SESSION
+from pytest_nni_docker.reuse import Lease
+
+DATA = Path(__file__).parent / "data"
+KNOWN_FUNCTION = DATA / "known_function"
+
+# Two trials with different code: test_first reports 10 * x + y, test_second the negative.
+INNER_TESTS = """
+    import json
+    import os
+
+    import docker
+    import pytest
+
+    from pytest_nni_docker.plugin import session_key
+
+
+    def record(request, name, result):
+        client = docker.from_env()
+        try:
+            shared = client.containers.get(result.trials[0].worker)
+            listing = shared.exec_run(["sh", "-c", "ls -A /nni/runs /root/nni-experiments"]).output.decode()
+        finally:
+            client.close()
+        entry = {
+            "session": request.config.stash[session_key].engine().session_id,
+            "id": result.id,
+            "status": result.status,
+            "workers": sorted({trial.worker for trial in result.trials}),
+            "trials": [[trial.parameters, trial.final_metric] for trial in result.trials],
+            "listing": listing,
+        }
+        with open(os.path.join(os.environ["REUSE_OUTPUT"], name + ".json"), "w") as output:
+            json.dump(entry, output)
+
+
+    @pytest.mark.nni_docker(timeout=300)
+    def test_first(nni_experiment, request):
+        record(request, "first", nni_experiment.run("first/config.yml"))
+
+
+    @pytest.mark.nni_docker(timeout=300)
+    def test_second(nni_experiment, request):
+        record(request, "second", nni_experiment.run("second/config.yml"))
+"""
+
+
+def _write_experiment(folder, sign):
+    folder.mkdir()
+    trial = (KNOWN_FUNCTION / "trial.py").read_text()
+    if sign < 0:
+        trial = trial.replace("nni.report_final_result(10 * params[\"x\"] + params[\"y\"])",
+                              "nni.report_final_result(-(10 * params[\"x\"] + params[\"y\"]))")
+        assert "-(10" in trial
+    (folder / "trial.py").write_text(trial)
+    (folder / "config.yml").write_text((KNOWN_FUNCTION / "config.yml").read_text().replace("maxTrialNumber: 4", "maxTrialNumber: 2"))
+
+
+def test_two_tests_share_one_manager(pytester, tmp_path, monkeypatch):
+    _write_experiment(pytester.path / "first", sign=1)
+    _write_experiment(pytester.path / "second", sign=-1)
+    pytester.makepyfile(test_inner=INNER_TESTS)
+    monkeypatch.setenv("REUSE_OUTPUT", str(tmp_path))
+
+    run = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--nni-reuse-manager", "--nni-require-docker")
+
+    run.assert_outcomes(passed=2)
+    first = json.loads((tmp_path / "first.json").read_text())
+    second = json.loads((tmp_path / "second.json").read_text())
+    assert len(first["workers"]) == 1
+    assert "-shared-" in first["workers"][0]
+    assert second["workers"] == first["workers"]
+    assert first["id"] != second["id"]
+    assert first["status"] == "DONE"
+    assert second["status"] == "DONE"
+    assert len(first["trials"]) == 2
+    assert len(second["trials"]) == 2
+    for parameters, metric in first["trials"]:
+        assert math.isclose(metric, 10 * parameters["x"] + parameters["y"]), (parameters, metric)
+    for parameters, metric in second["trials"]:
+        assert math.isclose(metric, -(10 * parameters["x"] + parameters["y"])), (parameters, metric)
+    # Each run deletes its folders when it ends, so the shared container holds no experiment afterwards.
+    assert first["id"] not in second["listing"]
+    assert second["id"] not in second["listing"]
+
+    client = docker.from_env()
+    try:
+        left = client.containers.list(all=True, filters={"label": f"{LABEL_SESSION}={first['session']}"})
+        networks = client.networks.list(filters={"label": f"{LABEL_SESSION}={first['session']}"})
+    finally:
+        client.close()
+    assert left == []
+    assert networks == []
+
+
+def test_rebase_moves_every_folder(tmp_path):
+    code = tmp_path / "code"
+    tuner = tmp_path / "tuner"
+    code.mkdir()
+    tuner.mkdir()
+    prepared = prepare_experiment({
+        "searchSpace": {"x": {"_type": "choice", "_value": [1]}},
+        "trialCommand": f"python3 {CONTAINER_ROOT}/code/trial.py",
+        "trialCodeDirectory": str(code),
+        "trialConcurrency": 1,
+        "tuner": {"className": "my_tuner.MyTuner", "codeDirectory": str(tuner)},
+    })
+    lease = Lease(shared=None, port=8081, root=f"{CONTAINER_ROOT}/runs/7")
+
+    rebased = lease.rebase(prepared)
+
+    assert rebased.config["trialCodeDirectory"] == "/nni/runs/7/code"
+    assert rebased.config["trialCommand"] == "python3 /nni/runs/7/code/trial.py"
+    assert rebased.config["tuner"]["codeDirectory"] == "/nni/runs/7/tuner"
+    assert rebased.uploads == {"/nni/runs/7/code": code, "/nni/runs/7/tuner": tuner}
+    assert prepared.config["trialCodeDirectory"] == "/nni/code"
+    assert lease.config_path == "/nni/runs/7/config.yml"
