@@ -190,6 +190,10 @@ def prepare_experiment(config: str | Path | dict[str, Any], base_dir: Path | Non
     for key in ("trialCommand", "trialConcurrency"):
         if key not in data or data[key] in (None, ""):
             raise ConfigError(f"{where} is missing the required key {key}.")
+    if not data.get("tuner") and not data.get("advisor"):
+        # nnictl create rejects such a config with "ExperimentConfig: tuner must be set" (NNI 2.10 and 3.0).
+        raise ConfigError(f"{where} is missing the required key tuner. Add one, such as tuner: {{name: Random}} "
+                          "or tuner: {name: TPE, classArgs: {optimize_mode: maximize}}.")
     _require_type(data, "trialCommand", (str,), where, "a shell command as a string")
     _check_positive_int(data, "trialConcurrency", where)
     _check_positive_int(data, "maxTrialNumber", where)

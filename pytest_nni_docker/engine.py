@@ -176,8 +176,8 @@ class Engine:
                          kept: Literal["skip", "only", "any"] = "any") -> int:
         """Remove the plugin's containers, networks and volumes whose labels match ``predicate``.
 
-        ``kept`` says what to do with containers that the keep option renamed:
-        leave them, remove only them, or treat them like the others. A network
+        ``kept`` selects how containers that the keep option renamed are treated:
+        skipped, removed alone, or removed like the others. A network
         that a remaining container still uses stays.
         """
         removed = 0
