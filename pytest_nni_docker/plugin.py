@@ -313,9 +313,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
             report.user_properties.append((KEPT_PROPERTY, message))
     if report.failed and report.when in ("call", "setup"):
         for title, text in _evidence_sections(item, call):
-            report.sections.append((f"nni-docker: {title}", text))
+            # The terminal prints both the failure text and report.sections, so each
+            # section goes to one of them. The failure text also reaches JUnit XML.
             if hasattr(report.longrepr, "addsection"):
                 report.longrepr.addsection(f"nni-docker: {title}", text)
+            else:
+                report.sections.append((f"nni-docker: {title}", text))
     return report
 
 

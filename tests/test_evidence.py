@@ -54,7 +54,7 @@ def test_failed_experiments_carry_evidence(pytester):
     pytester.makepyfile(test_evidence_child=TESTS)
     junit = pytester.path / "junit.xml"
 
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", f"--junitxml={junit}")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-n", "2", f"--junitxml={junit}")
 
     result.assert_outcomes(failed=3)
     output = result.stdout.str()
@@ -98,6 +98,9 @@ def test_failed_experiments_carry_evidence(pytester):
         "a failure of NNI itself, not of a trial)",
     ])
     result.stdout.fnmatch_lines(["*nni-docker: dispatcher.log (tail)*", "*ERROR (nni.runtime.msg_dispatcher_base*"])
+
+    # Each section appears once, also when pytest-xdist workers send the reports.
+    assert output.count("nni-docker: nnimanager.log (tail)") == 3
 
     # JUnit XML carries the same evidence in each failure's text.
     assert xml.count("<failure") == 3
