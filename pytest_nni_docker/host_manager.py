@@ -97,7 +97,7 @@ class HostManager:
     def start(self) -> HostManager:
         """Make the temporary home and pick a free REST port P with P + 1 free too."""
         if nnictl_path() is None:
-            raise ContainerError(f"nnictl is not installed on this host. {skip_reason('3.0')}.")
+            raise ContainerError(f"nnictl is not installed next to {sys.executable} or on PATH. Install NNI on this host.")
         self.root = Path(tempfile.mkdtemp(prefix=f"pytest-nni-docker-{self.name}-"))
         (self.root / "nni-experiments").mkdir()
         self.port = free_port_pair()

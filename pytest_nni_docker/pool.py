@@ -41,12 +41,12 @@ from pytest_nni_docker.ssh import REDACTED, Credentials, check_login
 logger = logging.getLogger(__name__)
 
 SSH_PORT = 22
-# Where the manager container finds the private key named in sshKeyFile.
+# Path of the private key in a manager container, named in sshKeyFile.
 MANAGER_KEY_FILE = "/nni/ssh/id_rsa"
 # The worker entrypoint feeds this file to chpasswd and deletes it.
 WORKER_PASSWORD_FILE = f"{IMAGE_ETC}/worker-password"
 LOG_TAIL_BYTES = 20_000
-# Where each NNI release keeps a remote trial's files, relative to the trial's
+# File names of a remote trial's output per NNI release, relative to the trial's
 # folder on the worker. NNI 2.10 in reuse mode sends a trial's stdout and stderr,
 # merged, to the manager, which writes them to STDOUT_2_10 in its experiment folder.
 _TRIAL_FILE_NAMES = {
@@ -439,6 +439,8 @@ class RemotePool:
         """Return a trial's stdout, stderr or trial.log, or "" when it is gone with its worker.
 
         NNI 2.10 merges stdout and stderr, so both names return the merged output.
+        NOTE: with NNI 2.10.1 all three came back empty in our runs; where 2.10
+        keeps them for a remote trial is not confirmed.
         """
         release = versions.release(self.nni_version).version
         if release == "2.10.1" and name in ("stdout", "stderr"):

@@ -1,6 +1,6 @@
 """SSH credentials for remote mode and the login check that makes a worker ready.
 
-A key pair (or a password) is made once per test session. The private key lives
+A key pair and a password are made once per test session. The private key lives
 in a temporary folder that only its owner can read and is deleted when the
 session ends. Neither the private key nor the password appears in a ``repr``,
 a log line or an exception message.
@@ -84,7 +84,7 @@ class Credentials:
         return self.key_file.read_text(encoding="ascii")
 
     def redact(self, text: str) -> str:
-        """Return ``text`` with the password and the private key replaced by a marker."""
+        """Return ``text`` with the password replaced by a marker."""
         if self.password:
             text = text.replace(self.password, REDACTED)
         return text
@@ -123,7 +123,7 @@ def check_login(host: str, port: int, credentials: Credentials, python_path: str
     """Return True when an SSH login runs ``python -c "import nni"`` and finds ``nni_version``.
 
     Raises ``RuntimeError`` naming what was found when NNI is missing or another
-    version, and lets SSH errors through so that a poll can retry them.
+    version, and ``ConnectionError`` when the login fails, so that a poll can retry.
     """
     command = f'PATH={python_path}:$PATH python -c "import nni; print(nni.__version__)"'
     try:
