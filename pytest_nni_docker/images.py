@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
-import io
 import logging
 import os
 import shutil
@@ -345,13 +344,16 @@ def bootstrap_base_image(suite: str, name: str | None = None, mirror: str = "htt
             tail = "\n".join((result.stdout + result.stderr).splitlines()[-20:])
             raise ImageError(f"debootstrap of {suite} from {mirror} failed (exit {result.returncode}):\n{tail}")
 
-        buffer = io.BytesIO()
-        with tarfile.open(fileobj=buffer, mode="w") as archive:
-            archive.add(rootfs, arcname=".")
-        buffer.seek(0)
         repository, tag = image.rsplit(":", 1) if ":" in image else (image, "latest")
-        engine.client.images.import_image(src=buffer.getvalue(), repository=repository, tag=tag,
-                                          changes=['CMD ["/bin/bash"]'])
+        with tempfile.NamedTemporaryFile(prefix="pytest-nni-docker-rootfs-", suffix=".tar") as archive_file:
+            with tarfile.open(fileobj=archive_file, mode="w") as archive:
+                archive.add(rootfs, arcname=".")
+            archive_file.flush()
+            try:
+                engine.client.api.import_image_from_file(archive_file.name, repository=repository, tag=tag,
+                                                         changes=['CMD ["/bin/bash"]'])
+            except docker.errors.APIError as error:
+                raise ImageError(f"Importing the {suite} root file system as {image} failed: {error}") from error
     logger.info("Imported base image %s", image)
     return image
 
