@@ -2,7 +2,7 @@
 
 It starts the image with the docker SDK (as ``docker run --init``), copies the
 experiment in (as ``docker cp``), runs ``nnictl create``, polls NNI's REST API
-every 20 ms until every trial has ended, and removes the container. The
+every 20 ms (``poll_interval``) until every trial has ended, and removes the container. The
 container carries the plugin's labels, so a run killed half-way is cleaned up
 by the next test session, and it is removed in ``finally`` otherwise.
 
@@ -37,7 +37,7 @@ def _archive(folder: Path, target: str) -> bytes:
     return buffer.getvalue()
 
 
-def run_bare(image: str, trials: int = 8, timeout: float = 600.0) -> dict[str, float]:
+def run_bare(image: str, trials: int = 8, timeout: float = 600.0, poll_interval: float = POLL_INTERVAL) -> dict[str, float]:
     """Run the benchmark experiment by hand in ``image``; return seconds per step.
 
     ``total`` runs from the container start to the end of its removal.
@@ -84,7 +84,7 @@ def run_bare(image: str, trials: int = 8, timeout: float = 600.0) -> dict[str, f
                 break
             if time.monotonic() > deadline:
                 raise TimeoutError(f"The bare run did not finish in {timeout:.0f} s: {statistics}")
-            time.sleep(POLL_INTERVAL)
+            time.sleep(poll_interval)
         timings["wait"] = time.perf_counter() - step
         jobs = session.get(f"{api}/trial-jobs", timeout=5).json()
         timings["end_noticed_after"] = noticed - max(job["endTime"] for job in jobs) / 1000

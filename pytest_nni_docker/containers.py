@@ -213,8 +213,8 @@ class NniContainer:
         """Return the last ``max_bytes`` of each existing file in ``paths``, by path.
 
         One exec of python3 reads up to 200 files, where ``read_file`` costs one
-        exec per file (about 50 ms each). Without python3 in the container, or
-        when its output cannot be decoded, it falls back to ``read_file``.
+        exec per file. Without python3 in the container, or when its output
+        cannot be decoded, it falls back to ``read_file``.
         """
         texts: dict[str, str] = {}
         for first in range(0, len(paths), 200):

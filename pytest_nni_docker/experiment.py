@@ -1,9 +1,10 @@
 """Submitting an experiment to an NNI manager in a container, waiting for its end,
 and collecting the result.
 
-``ExperimentRunner.run`` is the whole flow: check the config, start a network and
-a manager container, copy the trial code in, ``nnictl create``, poll the REST API
-until an end state, collect trials, metrics and logs, and remove what it started.
+``ExperimentRunner.run`` is the whole flow: check the config, start a manager
+container (or lease a slot in a shared one, see ``reuse``), copy the trial code
+in, ``nnictl create``, poll the REST API until an end state, collect trials,
+metrics and logs, and remove what it started.
 """
 
 from __future__ import annotations

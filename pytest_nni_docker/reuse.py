@@ -46,7 +46,8 @@ EXPERIMENTS_DIR = "/root/nni-experiments"
 
 # Run by python3 in the shared container with a REST port as argument: SIGKILL
 # the NNI manager listening on that port, its process group and all its
-# descendants, wait until they are gone, and print the experiment id as JSON.
+# descendants, and wait until they are gone. It prints JSON with the experiment
+# ids of the killed managers, the number of killed processes and any survivors.
 # PID 1 (the init process) and its process group are never touched.
 _STOP_SCRIPT = r"""
 import json, os, signal, sys, time
@@ -151,12 +152,12 @@ class Lease:
             code, output = self.manager.exec(["python3", "-c", _STOP_SCRIPT, str(self.port)])
             report = json.loads(output.strip().splitlines()[-1]) if code == 0 and output.strip() else {}
         except (ContainerError, ValueError) as error:
-            logger.warning("Stopping the experiment on port %d in %s failed: %s. The shared container is retired.",
+            logger.warning("Stopping the experiment on port %d in %s failed: %s. Later runs use a new shared container.",
                            self.port, self.manager.name, error)
             self.shared.retire()
             return
         if report.get("alive"):
-            logger.warning("Processes %s of the experiment on port %d in %s survived SIGKILL. The shared container is retired.",
+            logger.warning("Processes %s of the experiment on port %d in %s survived SIGKILL. Later runs use a new shared container.",
                            report["alive"], self.port, self.manager.name)
             self.shared.retire()
             return

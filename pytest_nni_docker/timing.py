@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import logging
 import time
-
-logger = logging.getLogger(__name__)
 
 
 class StepClock:

@@ -88,7 +88,7 @@ def test_two_tests_share_one_manager(pytester, tmp_path, monkeypatch):
         assert math.isclose(metric, 10 * parameters["x"] + parameters["y"]), (parameters, metric)
     for parameters, metric in second["trials"]:
         assert math.isclose(metric, -(10 * parameters["x"] + parameters["y"])), (parameters, metric)
-    # Each run deletes its folders when it ends, so the shared container holds no experiment afterwards.
+    # Each run deletes its folders when it ends, so afterwards the shared container contains no experiment folder.
     assert first["id"] not in second["listing"]
     assert second["id"] not in second["listing"]
 
