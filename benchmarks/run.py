@@ -3,7 +3,7 @@
 From the repository root, with a Docker daemon and the base image
 ``pytest-nni-docker/debian:bookworm`` present (``make base-images``)::
 
-    .venv/bin/python -m benchmarks.run                   # about 10 minutes on 2 cores
+    .venv/bin/python -m benchmarks.run                   # about 7 minutes on 2 cores
     .venv/bin/python -m benchmarks.run --rounds 3 --suite-rounds 1 --quick-pool
 
 It measures, on the experiment in ``benchmarks/experiment`` (8 trials of about
@@ -99,9 +99,13 @@ def measure_suites(rounds: int, tests: int, trials: int) -> list[dict]:
         measured = {reuse: run_plugin(tests=tests, trials=trials, reuse=reuse) for reuse in order}
         suite = {"load": load}
         for reuse, name in ((False, "separate"), (True, "reuse")):
-            per_test = [entry["test"] for entry in measured[reuse]["tests"].values()]
-            suite[name] = {"tests": sum(per_test), "per_test": per_test, "process": measured[reuse]["process"],
-                           "peak_rss_mib": measured[reuse]["peak_rss_mib"]}
+            entries = measured[reuse]["tests"].values()
+            per_test = [entry["test"] for entry in entries]
+            # The steps that reuse changes: getting a manager and giving it back.
+            container_steps = sum(run.get("container_start", 0.0) + run.get("stop_and_remove", 0.0)
+                                  for entry in entries for run in entry["runs"])
+            suite[name] = {"tests": sum(per_test), "per_test": per_test, "container_steps": container_steps,
+                           "process": measured[reuse]["process"], "peak_rss_mib": measured[reuse]["peak_rss_mib"]}
         suite["saved"] = suite["separate"]["tests"] - suite["reuse"]["tests"]
         print(f"  suite round {number + 1}/{rounds}: load {load:.2f}, separate {suite['separate']['tests']:.2f} s, "
               f"reuse {suite['reuse']['tests']:.2f} s", flush=True)
@@ -133,7 +137,7 @@ def _outside_nni(pair: dict) -> float:
     """Return the plugin's extra seconds in the steps that are not NNI's: all but ``manager_start`` and ``wait``.
 
     NNI starts each wave of trials on its own timers, so the ``wait`` step of two
-    runs of one experiment differs by up to a second either way. This difference
+    runs of one experiment differs by a second or more. This difference
     leaves that noise out.
     """
     steps = pair["plugin_steps"]
@@ -172,6 +176,10 @@ def summarize(report: dict) -> list[str]:
         shared = median([suite["reuse"]["tests"] for suite in suites])
         lines.append(f"suite of {len(suite_report['separate']['per_test'])} tests: separate containers {separate:.2f} s, "
                      f"--nni-reuse-manager {shared:.2f} s, saved median {median([s['saved'] for s in suites]):.2f} s")
+        if all("container_steps" in suite["separate"] for suite in suites):
+            lines.append(f"  container start and removal over the suite: separate "
+                         f"{median([s['separate']['container_steps'] for s in suites]):.2f} s, reuse "
+                         f"{median([s['reuse']['container_steps'] for s in suites]):.2f} s")
     pool = report["pool"]
     if "missing" in pool:
         lines.append(f"pool start: not measured, {pool['missing']}")
