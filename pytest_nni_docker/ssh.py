@@ -101,7 +101,8 @@ def run_command(host: str, port: int, credentials: Credentials, command: str, ti
     messages of both name the host and port, never the password.
     """
     client = paramiko.SSHClient()
-    # The workers make fresh host keys at every start, so there is nothing to pin.
+    # Every worker of an image has the host keys made when the image was built, and
+    # the image changes with each build, so there is no key worth pinning.
     client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
     try:
         if credentials.auth == "password":
