@@ -53,7 +53,7 @@ class RunOptions:
     no_progress_timeout: float = 300.0
     poll_interval: float = 0.2
     keep: bool = False
-    # How long the REST API may refuse connections after it answered before the
+    # How long the REST API may refuse connections after it responded before the
     # manager counts as dead.
     unreachable_grace: float = 3.0
 
@@ -82,7 +82,7 @@ ProgressCallback = Callable[[Progress], None]
 
 
 class TrainingService(Protocol):
-    """What remote mode adds to a run: the pool of workers the manager reaches."""
+    """The part of a remote-mode run that the worker pool provides."""
 
     network: Any
 

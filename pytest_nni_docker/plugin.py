@@ -482,7 +482,7 @@ class NniExperiment:
 
 @pytest.fixture
 def nni_docker_settings(request: pytest.FixtureRequest) -> Settings:
-    """The settings of this test: options overridden by ``@pytest.mark.nni_docker(...)``.
+    """Return the settings of this test: options overridden by ``@pytest.mark.nni_docker(...)``.
 
     Override this fixture to compute settings in code.
     """
