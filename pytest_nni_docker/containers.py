@@ -57,14 +57,19 @@ def configure_reaper(engine: Engine) -> None:
     """
     import os
 
-    if "TESTCONTAINERS_RYUK_DISABLED" in os.environ:
+    global _reaper_configured
+    if _reaper_configured or "TESTCONTAINERS_RYUK_DISABLED" in os.environ:
         return
+    _reaper_configured = True
     try:
         engine.client.images.get(testcontainers_config.ryuk_image)
     except docker.errors.ImageNotFound:
         testcontainers_config.ryuk_disabled = True
     except docker.errors.APIError:
         testcontainers_config.ryuk_disabled = True
+
+
+_reaper_configured = False
 
 
 def create_network(engine: Engine, name: str, labels: dict[str, str]) -> Network:
@@ -127,6 +132,8 @@ class NniContainer:
         self.engine = engine
         self.image = image
         self.name = name
+        # Also for callers outside pytest, which never run the plugin's session start.
+        configure_reaper(engine)
         self._testcontainer = DockerContainer(
             image,
             docker_client_kw={"base_url": engine.base_url} if engine.base_url else None,
