@@ -67,6 +67,19 @@ def dispatcher_failure(dispatcher_log: str) -> str | None:
     return None
 
 
+def dispatcher_hint(dispatcher_log: str, parameters_bug: bool) -> str | None:
+    """Return the explanation of a known NNI bug behind a dispatcher failure, or None."""
+    known_race = "receive_trial_result" in dispatcher_log and re.search(r"^KeyError: \d+\s*$", dispatcher_log, re.MULTILINE)
+    if parameters_bug and known_race:
+        return (
+            "This is a known NNI 3.0 bug: with trialConcurrency above 1 the manager can hand a trial another trial's "
+            "parameters, and when that trial ends, a tuner that tracks running parameters (such as TPE) drops the "
+            "other trial's entry and then fails on its metric. Use trialConcurrency: 1 with such a tuner, a tuner "
+            "without that state such as Random, or NNI 2.10."
+        )
+    return None
+
+
 def format_statistics(statistics: dict[str, int]) -> str:
     """Return job statistics as text such as ``RUNNING 2, SUCCEEDED 1``, or ``no trials``."""
     if not statistics:

@@ -62,6 +62,31 @@ def _process_alive(pid: int, start_time: str) -> bool:
     return not start_time or _process_start_time(pid) == start_time
 
 
+@dataclass(frozen=True)
+class ContainerSummary:
+    """A container as the list endpoint returns it: no inspect call per container."""
+
+    id: str
+    name: str
+    labels: dict[str, str]
+    state: str
+
+
+def list_containers(client: DockerClient, filters: dict) -> list[ContainerSummary]:
+    """List containers with one API call.
+
+    ``client.containers.list`` inspects every container after listing them, and
+    fails with NotFound when a parallel run removes one in between.
+    """
+    summaries = []
+    for item in client.api.containers(all=True, filters=filters):
+        names = item.get("Names") or [""]
+        summaries.append(ContainerSummary(
+            id=item["Id"], name=names[0].lstrip("/"), labels=item.get("Labels") or {}, state=item.get("State", ""),
+        ))
+    return summaries
+
+
 @dataclass
 class Engine:
     """A connection to the Docker daemon and the identity of this test session.
@@ -183,15 +208,15 @@ class Engine:
         removed = 0
         selector = {"label": LABEL_PLUGIN}
 
-        for container in self.client.containers.list(all=True, filters=selector):
+        for container in list_containers(self.client, selector):
             is_kept = container.name.endswith(KEPT_SUFFIX)
             if kept == "skip" and is_kept or kept == "only" and not is_kept:
                 continue
             if predicate(container.labels) and container.id not in keep_ids:
                 try:
-                    container.remove(force=True, v=True)
+                    self.client.api.remove_container(container.id, force=True, v=True)
                     removed += 1
-                    logger.info("Removed container %s (%s)", container.name, container.short_id)
+                    logger.info("Removed container %s (%s)", container.name, container.id[:12])
                 except docker.errors.NotFound:
                     pass
                 except docker.errors.APIError as error:

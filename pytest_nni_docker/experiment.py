@@ -24,7 +24,7 @@ import yaml
 from pytest_nni_docker import versions
 from pytest_nni_docker.config import CONTAINER_ROOT, PreparedExperiment, prepare_experiment
 from pytest_nni_docker.containers import NniContainer, remove_network
-from pytest_nni_docker.diagnosis import describe_end_state, dispatcher_failure, format_statistics, trial_hint
+from pytest_nni_docker.diagnosis import describe_end_state, dispatcher_failure, dispatcher_hint, format_statistics, trial_hint
 from pytest_nni_docker.engine import Engine
 from pytest_nni_docker.pool import redact_config, redact_error, redact_result
 from pytest_nni_docker.errors import ContainerError, ExperimentFailed, NniDockerError
@@ -491,10 +491,13 @@ class ExperimentRunner:
             log = self._manager_log(manager, experiment_id, "dispatcher.log")
         exception = dispatcher_failure(log)
         if exception is not None:
-            raise self._failure(manager, client, experiment_id,
-                                f"NNI's dispatcher failed with {exception}. This is a failure of the tuner or assessor "
-                                "(NNI's own side), not of a trial: no further trial will start. "
-                                "See dispatcher.log below, and fix the tuner's code or its classArgs.", "dispatcher_failed")
+            message = (f"NNI's dispatcher failed with {exception}. This is a failure of the tuner or assessor "
+                       "(NNI's own side), not of a trial: no further trial will start. "
+                       "See dispatcher.log below, and fix the tuner's code or its classArgs.")
+            hint = dispatcher_hint(log, self.release.parameters_bug)
+            if hint:
+                message += " " + hint
+            raise self._failure(manager, client, experiment_id, message, "dispatcher_failed")
 
     def _trial_evidence(self, manager: NniContainer, client: NniRestClient, trial: Trial, experiment_id: str) -> str:
         """Return a failed trial's parameters, a hint about its cause, and the tail of its stderr."""

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import docker
 
-from pytest_nni_docker.engine import LABEL_PLUGIN, LABEL_TEST
+from pytest_nni_docker.engine import LABEL_PLUGIN, LABEL_TEST, list_containers
 
 CASES = Path(__file__).parent / "cases"
 
@@ -35,7 +35,7 @@ def plugin_objects_of_module(module: str) -> list[str]:
     """Return the plugin's containers and networks whose test label belongs to ``module``."""
     client = docker.from_env()
     try:
-        names = [c.name for c in client.containers.list(all=True, filters={"label": LABEL_PLUGIN})
+        names = [c.name for c in list_containers(client, {"label": LABEL_PLUGIN})
                  if c.labels.get(LABEL_TEST, "").startswith(f"{module}.py::")]
         names += [n.name for n in client.networks.list(filters={"label": LABEL_PLUGIN})
                   if (n.attrs.get("Labels") or {}).get(LABEL_TEST, "").startswith(f"{module}.py::")]

@@ -1,0 +1,40 @@
+"""Hints for known NNI failures, read from real log text."""
+
+from pytest_nni_docker.diagnosis import dispatcher_failure, dispatcher_hint
+
+# dispatcher.log of a real NNI 3.0 run: TPE at trialConcurrency 2, where a trial
+# was handed another trial's parameters.
+TPE_RACE_LOG = """\
+[2026-12-04 21:04:25] INFO (nni.runtime.msg_dispatcher_base/MainThread) Dispatcher started
+[2026-12-04 21:04:29] ERROR (nni.runtime.msg_dispatcher_base/Thread-1 (command_queue_worker)) 1
+Traceback (most recent call last):
+  File "/opt/nni/lib/python3.11/site-packages/nni/runtime/msg_dispatcher_base.py", line 108, in command_queue_worker
+    self.process_command(command, data)
+  File "/opt/nni/lib/python3.11/site-packages/nni/runtime/msg_dispatcher.py", line 201, in _handle_final_metric_data
+    self.tuner.receive_trial_result(id_, _trial_params[id_], value, customized=customized,
+  File "/opt/nni/lib/python3.11/site-packages/nni/algorithms/hpo/tpe_tuner.py", line 197, in receive_trial_result
+    params = self._running_params.pop(parameter_id)
+             ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^
+KeyError: 1
+[2026-12-04 21:04:29] INFO (nni.runtime.msg_dispatcher_base/MainThread) Dispatcher exiting...
+"""
+
+
+def test_tpe_race_is_explained_on_nni_3_0():
+    assert dispatcher_failure(TPE_RACE_LOG) == "KeyError: 1"
+
+    hint = dispatcher_hint(TPE_RACE_LOG, parameters_bug=True)
+
+    assert hint is not None
+    assert "known NNI 3.0 bug" in hint
+    assert "trialConcurrency: 1" in hint
+
+
+def test_tpe_race_hint_needs_parameters_bug():
+    assert dispatcher_hint(TPE_RACE_LOG, parameters_bug=False) is None
+
+
+def test_other_tuner_crash_gets_no_hint():
+    log = TPE_RACE_LOG.replace("KeyError: 1", "RuntimeError: tuner failed")
+
+    assert dispatcher_hint(log, parameters_bug=True) is None
