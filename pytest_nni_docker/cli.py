@@ -10,6 +10,7 @@ from pytest_nni_docker import versions
 from pytest_nni_docker.engine import Engine
 from pytest_nni_docker.errors import NniDockerError
 from pytest_nni_docker.images import ImageBuilder, ImageSpec, bootstrap_base_image
+from pytest_nni_docker.ssh import remove_stale_key_folders
 from pytest_nni_docker.settings import DEFAULT_BASE_IMAGE
 
 
@@ -50,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
             removed = engine.remove_stale_objects()
             if args.kept:
                 removed += engine.remove_kept_objects()
-            print(f"Removed {removed} containers, networks and volumes.")
+            folders = remove_stale_key_folders()
+            print(f"Removed {removed} Docker objects (containers, networks and volumes) and {folders} SSH key folders.")
     except NniDockerError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -72,6 +72,20 @@ def configure_reaper(engine: Engine) -> None:
 _reaper_configured = False
 
 
+class _NoPullMessage(logging.Filter):
+    """Drop testcontainers' "Pulling image" record, logged before every start even when no pull happens.
+
+    The plugin makes sure an image is present before a container starts, so the
+    record only misleads, above all with --nni-no-pull.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Pulling image")
+
+
+logging.getLogger("testcontainers.core.container").addFilter(_NoPullMessage())
+
+
 def create_network(engine: Engine, name: str, labels: dict[str, str]) -> Network:
     try:
         return engine.client.networks.create(name, driver="bridge", labels=labels, check_duplicate=True)

@@ -25,6 +25,7 @@ from pytest_nni_docker.experiment import ExperimentRunner, Progress, RunOptions,
 from pytest_nni_docker.images import ImageBuilder, ImageSpec
 from pytest_nni_docker.reporting import SummaryRow
 from pytest_nni_docker.results import ExperimentResult
+from pytest_nni_docker.ssh import remove_stale_key_folders
 from pytest_nni_docker.settings import DEFAULT_BASE_IMAGE, Settings, parse_seconds
 
 logger = logging.getLogger(__name__)
@@ -194,6 +195,7 @@ class NniDockerSession:
                 removed = engine.remove_stale_objects()
                 if removed:
                     logger.warning("Removed %d containers, networks or volumes left by earlier runs that were killed", removed)
+                remove_stale_key_folders()
                 self._engine = engine
         if self._engine is None:
             assert self._engine_error is not None
@@ -354,6 +356,21 @@ def _evidence_sections(item: pytest.Item, call: pytest.CallInfo) -> list[tuple[s
     return sections
 
 
+def _check_overrides(overrides: dict[str, Any]) -> None:
+    """Raise ``ConfigError`` for keyword arguments of ``run()`` that are not top-level v2 config keys."""
+    import difflib
+
+    from pytest_nni_docker.config import V2_KEYS
+
+    for key in sorted(set(overrides) - V2_KEYS):
+        close = difflib.get_close_matches(key, sorted(V2_KEYS), n=1)
+        suggestion = f" Did you mean {close[0]}?" if close else ""
+        raise ConfigError(
+            f"nni_experiment.run() got the keyword argument {key}={overrides[key]!r}, which is not a top-level "
+            f"NNI v2 config key.{suggestion} Keyword arguments of run() replace top-level config keys."
+        )
+
+
 class NniExperiment:
     """The ``nni_experiment`` fixture: runs experiments with the test's settings.
 
@@ -388,6 +405,8 @@ class NniExperiment:
         checked = dict(config) if isinstance(config, dict) else config
         if overrides:
             from pytest_nni_docker.config import load_config
+
+            _check_overrides(overrides)
             data, _, resolved_base = load_config(checked, base)
             data.update(overrides)
             prepare_experiment(data, resolved_base, platform=self.settings.mode)

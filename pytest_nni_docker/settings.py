@@ -4,6 +4,7 @@ keyword arguments of ``@pytest.mark.nni_docker``. Checked before any container s
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, fields, replace
 from typing import Any, Literal
 
@@ -86,9 +87,11 @@ class Settings:
             versions.base_image_for_python(self.python)
         if self.image is None:
             versions.check_supported(self.nni_version, base_image=self.resolved_base_image(), python_version=self.python)
-        if self.gpus is not None and not (isinstance(self.gpus, int) and not isinstance(self.gpus, bool) and self.gpus >= -1
-                                          or isinstance(self.gpus, str) and self.gpus.strip()):
-            raise ConfigError(f"{source}: gpus must be \"all\", a count, or device ids such as \"0,1\", not {self.gpus!r}.")
+        if self.gpus is not None and not _valid_gpus(self.gpus):
+            raise ConfigError(
+                f"{source}: gpus must be \"all\", a count, or device ids such as \"0,1\" or \"GPU-<uuid>\", "
+                f"not {self.gpus!r}."
+            )
 
     def device_requests(self) -> list[dict[str, Any]] | None:
         """Return Docker device requests for ``gpus``, as ``docker run --gpus`` sends them."""
@@ -120,3 +123,17 @@ def parse_seconds(text: str, option: str) -> float:
     return value
 
 
+_GPU_ID = re.compile(r"^(\d+|GPU-[0-9A-Fa-f-]+|MIG-[0-9A-Za-z/-]+)$")
+
+
+def _valid_gpus(gpus: object) -> bool:
+    """Return True for the forms ``docker run --gpus`` takes: "all", a count, or device ids."""
+    if isinstance(gpus, bool):
+        return False
+    if isinstance(gpus, int):
+        return gpus >= -1
+    if not isinstance(gpus, str) or not gpus.strip():
+        return False
+    if gpus.strip() == "all":
+        return True
+    return all(_GPU_ID.match(part.strip()) for part in gpus.split(","))

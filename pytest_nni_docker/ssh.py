@@ -23,7 +23,12 @@ import paramiko
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from pytest_nni_docker.engine import _process_alive, _process_start_time
+
 logger = logging.getLogger(__name__)
+
+KEY_FOLDER_PREFIX = "pytest-nni-docker-ssh-"
+
 # paramiko logs a traceback at ERROR for every login tried before sshd is up,
 # which readiness polling does on purpose. Keep a level the user set.
 if logging.getLogger("paramiko").level == logging.NOTSET:
@@ -54,7 +59,10 @@ class Credentials:
     @classmethod
     def generate(cls, auth: Auth = "key", parent: str | None = None) -> Credentials:
         """Make a fresh RSA key pair and a random password in a new private folder."""
-        folder = Path(tempfile.mkdtemp(prefix="pytest-nni-docker-ssh-", dir=parent))
+        # The owner's pid and start time in the name let a later run remove the
+        # folder when this process is killed before it can.
+        pid = os.getpid()
+        folder = Path(tempfile.mkdtemp(prefix=f"{KEY_FOLDER_PREFIX}{pid}-{_process_start_time(pid) or 0}-", dir=parent))
         folder.chmod(stat.S_IRWXU)
 
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -92,6 +100,27 @@ class Credentials:
     def remove(self) -> None:
         """Delete the key files. Safe to call twice."""
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def remove_stale_key_folders(parent: str | None = None) -> int:
+    """Delete key folders of this user whose owner process is gone; return how many.
+
+    A run killed with SIGKILL cannot delete its key pair, so the next run does.
+    """
+    removed = 0
+    for folder in Path(parent or tempfile.gettempdir()).glob(f"{KEY_FOLDER_PREFIX}*"):
+        parts = folder.name[len(KEY_FOLDER_PREFIX):].split("-")
+        try:
+            pid, start_time = int(parts[0]), parts[1]
+            if folder.stat().st_uid != os.getuid():
+                continue
+        except (IndexError, ValueError, OSError):
+            continue
+        if not _process_alive(pid, "" if start_time == "0" else start_time):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed += 1
+            logger.info("Removed the SSH key folder %s of a run that is gone", folder)
+    return removed
 
 
 def run_command(host: str, port: int, credentials: Credentials, command: str, timeout: float = 10.0) -> tuple[int, str]:

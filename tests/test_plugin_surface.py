@@ -92,6 +92,7 @@ def test_impossible_option_is_usage_error(pytester, option, message):
         ("nni_docker(mode='cluster')", "*mode must be \"local\" or \"remote\", not 'cluster'*"),
         ("nni_docker(nni_version='2.0')", "*NNI version '2.0' is not supported*"),
         ("nni_docker('3.0')", "*takes keyword arguments only*"),
+        ("nni_docker(gpus='banana')", "*gpus must be \"all\", a count, or device ids*not 'banana'*"),
     ],
 )
 def test_bad_marker_argument_fails_before_containers(pytester, marker, message):
@@ -144,3 +145,19 @@ def test_invalid_config_fails_before_any_container(pytester):
 
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*ConfigError: Config file */missing/config.yml does not exist*"])
+
+
+def test_unknown_run_override_names_the_closest_key(pytester):
+    pytester.makepyfile("""
+        import pytest
+
+        @pytest.mark.nni_docker
+        def test_marked(nni_experiment):
+            config = {"trialCommand": "true", "trialConcurrency": 1, "searchSpace": {}, "tuner": {"name": "Random"}}
+            nni_experiment.run(config, maxTrialNumbr=2)
+    """)
+
+    result = pytester.runpytest()
+
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*run() got the keyword argument maxTrialNumbr=2*Did you mean maxTrialNumber?*"])
