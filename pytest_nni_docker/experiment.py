@@ -367,6 +367,9 @@ class ExperimentRunner:
                     self._service.on_poll(client)
                 active = sum(stats.get(s, 0) for s in ACTIVE_TRIAL_STATUSES)
                 done = sum(stats.get(s, 0) for s in TERMINAL_TRIAL_STATUSES)
+                # Report before the end checks, so that the last line shows every trial done.
+                if self.progress is not None and experiment_id:
+                    self.progress(Progress(experiment_id, status, done, prepared.max_trial_number, best, time.time() - started))
                 if status == "DONE":
                     return "done"
                 # The manager allocates a trial's sequence id before the trial shows
@@ -375,8 +378,6 @@ class ExperimentRunner:
                 if (status in ("NO_MORE_TRIAL", "TUNER_NO_MORE_TRIAL") and active == 0
                         and sum(stats.values()) >= int(client.experiment().get("nextSequenceId") or 0)):
                     return status.lower()
-                if self.progress is not None and experiment_id:
-                    self.progress(Progress(experiment_id, status, done, prepared.max_trial_number, best, time.time() - started))
 
                 fingerprint = (status, tuple(sorted(stats.items())), metric_count)
                 if fingerprint != last_fingerprint:
