@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pytest_nni_docker.results import ExperimentResult
+
 
 class NniDockerError(Exception):
     """Base class of every error this package raises on purpose."""
@@ -29,9 +34,13 @@ class ExperimentFailed(NniDockerError):
     ``reason`` names the end state (``error``, ``manager_died``, ``no_progress``,
     ``timeout``, ``submit_failed``); ``evidence`` maps a title to a text block
     (log tails, trial stderr) that the pytest layer adds to the report.
+    ``result`` is the partial ``ExperimentResult`` that the runner collected
+    before it removed the manager (trials, metrics and logs it could still read,
+    ``end_reason`` set to ``reason``), or None when nothing could be read.
     """
 
     def __init__(self, message: str, reason: str, evidence: dict[str, str] | None = None):
         super().__init__(message)
         self.reason = reason
         self.evidence = evidence or {}
+        self.result: ExperimentResult | None = None

@@ -41,6 +41,9 @@ EVIDENCE_TAIL_LINES = 40
 # The REST API must respond this long after nnictl create returned.
 STARTUP_GRACE_SECONDS = 30.0
 DISPATCHER_CHECK_SECONDS = 2.0
+# Timeout of each REST request that collects the partial result of a failed
+# experiment, short because the manager may be dead or hanging.
+PARTIAL_REST_TIMEOUT = 3.0
 TERMINAL_TRIAL_STATUSES = frozenset({"SUCCEEDED", "FAILED", "USER_CANCELED", "SYS_CANCELED", "EARLY_STOPPED"})
 _counter = itertools.count(1)
 
@@ -219,6 +222,9 @@ class ExperimentRunner:
             manager.write_file(config_path, yaml.safe_dump(prepared.config, sort_keys=False))
             clock.lap("code_copy")
             client = NniRestClient(self.engine.published_host, manager.host_port(port))
+            # What polling saw last, for the partial result when the experiment fails.
+            self._seen_experiment_id = ""
+            self._seen_state: dict[str, Any] = {}
             try:
                 self._submit(manager, client, port, config_path)
                 clock.lap("manager_start")
@@ -228,6 +234,10 @@ class ExperimentRunner:
                 noticed = time.time()
                 result = self._collect(manager, client, prepared, service, started, mode, end_reason)
                 clock.lap("collect")
+            except ExperimentFailed as error:
+                error.result = self._partial_result(manager, port, prepared, service, started, mode, error)
+                clock.lap("collect")
+                raise
             finally:
                 client.close()
             ends = [trial.end_time for trial in result.trials if trial.end_time]
@@ -318,6 +328,7 @@ class ExperimentRunner:
             try:
                 state = client.check_status(timeout=5)
                 status = state.get("status", "UNKNOWN")
+                self._seen_state = state
                 last_answer = now
                 if status == "ERROR":
                     errors = "; ".join(str(e) for e in state.get("errors") or []) or "no message"
@@ -332,6 +343,7 @@ class ExperimentRunner:
                     stats = client.job_statistics()
                     if not experiment_id:
                         experiment_id = client.experiment().get("id", "")
+                        self._seen_experiment_id = experiment_id
                 if seen_running and now - last_metrics_poll >= 1.0:
                     last_metrics_poll = now
                     metrics = client.metric_data()
@@ -443,6 +455,64 @@ class ExperimentRunner:
         )
         logger.info("Experiment %s ended (%s): %s", experiment_id, end_reason, result.counts)
         return result
+
+    def _partial_result(self, manager: NniContainer, port: int, prepared: PreparedExperiment,
+                        service: TrainingService | None, started: float, mode: str,
+                        error: ExperimentFailed) -> ExperimentResult | None:
+        """Collect what can still be read of a failed experiment, or return None.
+
+        It never raises, so the original failure stays the one the caller sees.
+        The REST API is requested first, with short timeouts. When that fails (a
+        dead manager), the result contains what polling saw and the container's logs.
+        """
+        client = None
+        try:
+            client = NniRestClient(self.engine.published_host, manager.host_port(port), timeout=PARTIAL_REST_TIMEOUT)
+            result = self._collect(manager, client, prepared, service, started, mode, error.reason)
+        except Exception as collect_error:  # noqa: BLE001 - must never hide the original failure
+            logger.warning("Collecting the trials of failed experiment %s from its manager failed: %s",
+                           self._seen_experiment_id or "(no id yet)", collect_error)
+            result = self._known_result(manager, prepared, started, mode, error)
+        finally:
+            if client is not None:
+                client.close()
+        if result is not None and service is not None:
+            redact_result(result, service.redact)
+        return result
+
+    def _known_result(self, manager: NniContainer, prepared: PreparedExperiment, started: float, mode: str,
+                      error: ExperimentFailed) -> ExperimentResult | None:
+        """Return a result without trials from what polling saw and the manager's logs, or None."""
+        experiment_id = self._seen_experiment_id
+        state = self._seen_state
+        logs = {}
+        for name in ("nnimanager.log", "dispatcher.log"):
+            try:
+                logs[name] = self._manager_log(manager, experiment_id, name)
+            except Exception as log_error:  # noqa: BLE001 - best effort, like the REST part
+                logger.warning("Reading %s of failed experiment %s failed: %s", name, experiment_id or "(no id yet)", log_error)
+                logs[name] = ""
+        try:
+            return ExperimentResult(
+                id=experiment_id,
+                status=state.get("status", "UNKNOWN"),
+                trials=[],
+                optimize_mode="minimize" if prepared.optimize_mode == "minimize" else "maximize",
+                nni_version=self.release.version,
+                mode=mode,
+                image=self.image,
+                config=redact_config(prepared.config),
+                start_time=started,
+                end_time=time.time(),
+                errors=[str(e) for e in state.get("errors") or []],
+                end_reason=error.reason,
+                manager_log=logs["nnimanager.log"],
+                dispatcher_log=logs["dispatcher.log"],
+            )
+        except Exception as build_error:  # noqa: BLE001 - must never hide the original failure
+            logger.warning("Building the partial result of failed experiment %s failed: %s",
+                           experiment_id or "(no id yet)", build_error)
+            return None
 
     def _manager_version(self, client: NniRestClient) -> str:
         """Return the version the manager reports, such as 3.0.0, or the requested one when it cannot tell."""

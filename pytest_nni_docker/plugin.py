@@ -431,13 +431,22 @@ class NniExperiment:
         service = self._service()
         try:
             result = runner.run(config, base_dir=base, service=service, **overrides)
+        except ExperimentFailed as error:
+            # A failed experiment gets its table row and files too: CI needs them most then.
+            if error.result is not None:
+                self._record(error.result)
+            raise
         finally:
             records.extend(runner.records)
+        self._record(result)
+        return result
+
+    def _record(self, result: ExperimentResult) -> None:
+        """Add the result to the summary table and write its files."""
         self.results.append(result)
         self._session.results.append((self.request.node.nodeid, result))
         self.request.node.stash.setdefault(summary_rows_key, []).append(SummaryRow.of(self.request.node.nodeid, result))
         self._export(result)
-        return result
 
     def _export(self, result: ExperimentResult) -> None:
         """Write the result as JSON and as an HTML report when the options ask for them."""

@@ -66,7 +66,7 @@ def evidence_for_result(result: ExperimentResult) -> list[tuple[str, str]]:
 
 @dataclass
 class SummaryRow:
-    """One row of the end-of-run table: what the table shows of one finished experiment.
+    """One row of the end-of-run table: what the table shows of one experiment, finished or failed.
 
     Rows travel as JSON from pytest-xdist workers to the controller in a test
     report's ``user_properties``, because the results live in the workers.
@@ -80,11 +80,13 @@ class SummaryRow:
     counts: dict[str, int]
     best_metric: float | None
     duration: float | None
+    # Why the experiment counts as ended: "done", "timeout", "manager_died", ...
+    end_reason: str = ""
 
     @classmethod
     def of(cls, test: str, result: ExperimentResult) -> SummaryRow:
         return cls(test, result.id, result.mode, result.nni_version, result.status, result.counts,
-                   result.best_metric, result.duration)
+                   result.best_metric, result.duration, result.end_reason)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -98,14 +100,14 @@ def summary_lines(results: list[SummaryRow] | list[tuple[str, ExperimentResult]]
     """Return the lines of the end-of-run table: one row per experiment."""
     if not results:
         return []
-    header = ("test", "mode", "NNI", "trials by status", "best metric", "duration")
+    header = ("test", "mode", "NNI", "trials by status", "best metric", "duration", "end state")
     rows = []
     for entry in results:
         row = entry if isinstance(entry, SummaryRow) else SummaryRow.of(*entry)
         counts = ", ".join(f"{status} {number}" for status, number in sorted(row.counts.items())) or "none"
         best = f"{row.best_metric:.6g}" if row.best_metric is not None else "-"
         duration = f"{row.duration:.1f} s" if row.duration is not None else "-"
-        rows.append((row.test, row.mode, row.nni_version, counts, best, duration))
+        rows.append((row.test, row.mode, row.nni_version, counts, best, duration, row.end_reason or "-"))
     widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip() for row in [header, *rows]]
     lines.insert(1, "  ".join("-" * width for width in widths))

@@ -148,6 +148,12 @@ def test_killed_manager_fails_as_manager_died(nni_experiment, request):
     message = show(caught.value)
     assert killed, "the manager's node process was never found"
     assert caught.value.reason == "manager_died"
+    partial = caught.value.result
+    assert partial is not None
+    assert partial.end_reason == "manager_died"
+    assert partial.id
+    assert partial.trials == []
+    assert "NNI manager" in partial.manager_log
     assert "stopped responding" in message
     assert "the manager process died" in message
     assert "Last lines of nnimanager.log:" in message
@@ -182,6 +188,12 @@ def test_overall_timeout_fails_with_timeout(nni_experiment):
     assert message.startswith("Timed out after 15 s while the experiment was ")
     assert "--nni-timeout" in message
     assert elapsed < 40
+    partial = caught.value.result
+    assert partial is not None
+    assert partial.end_reason == "timeout"
+    assert len(partial.trials) == sum(partial.job_statistics.values())
+    assert all(trial.status == "RUNNING" for trial in partial.trials)
+    assert nni_experiment.results == [partial]
 
 
 # Faults that a real manager cannot be made to produce ----------------------

@@ -52,10 +52,10 @@ def test_summary_lines_table():
 
     lines = summary_lines(rows)
 
-    assert lines[0].split() == ["test", "mode", "NNI", "trials", "by", "status", "best", "metric", "duration"]
+    assert lines[0].split() == ["test", "mode", "NNI", "trials", "by", "status", "best", "metric", "duration", "end", "state"]
     assert set(lines[1]) <= {"-", " "}
-    assert re.search(r"test_a.py::test_b\s+local\s+3.0.0\s+FAILED 1, SUCCEEDED 4\s+0.9\s+12.2 s$", lines[2])
-    assert re.search(r"test_c.py::test_d\s+remote\s+2.10.1\s+none\s+-\s+-$", lines[3])
+    assert re.search(r"test_a.py::test_b\s+local\s+3.0.0\s+FAILED 1, SUCCEEDED 4\s+0.9\s+12.2 s\s+-$", lines[2])
+    assert re.search(r"test_c.py::test_d\s+remote\s+2.10.1\s+none\s+-\s+-\s+-$", lines[3])
     assert summary_lines([]) == []
 
 
