@@ -7,6 +7,7 @@ paths resolve against the config file's folder, as ``nnictl`` does.
 from __future__ import annotations
 
 import copy
+import difflib
 import json
 import re
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from typing import Any
 import yaml
 
 from pytest_nni_docker.errors import ConfigError
+from pytest_nni_docker.uploads import check_upload_sizes
 
 # Keys that only NNI's v1 config format has. A config with any of them is v1.
 V1_KEYS = frozenset({
@@ -33,6 +35,19 @@ V2_KEYS = V2_ONLY_KEYS | frozenset({
     "experimentName", "experimentType", "trialConcurrency", "debug", "logLevel", "tuner", "assessor", "advisor",
     "sharedStorage", "maxTrialNumberPerGpu", "nniManagerIp",
 })
+# Search space types that NNI 3.0 validates (nni/common/hpo_utils/validation.py).
+SEARCH_SPACE_TYPES = ("choice", "randint", "uniform", "quniform", "loguniform", "qloguniform",
+                      "normal", "qnormal", "lognormal", "qlognormal")
+# Keys of tuner, assessor and advisor (_AlgorithmConfig in nni/experiment/config/algorithm.py).
+ALGORITHM_KEYS = ("name", "className", "codeDirectory", "classArgs")
+# Keys of trainingService by platform, from LocalConfig and RemoteConfig in NNI 3.0
+# (nni/experiment/config/training_services/), plus the TrainingServiceConfig shortcuts
+# trialCommand, trialGpuNumber and debug that NNI also takes at the top level.
+TRAINING_SERVICE_KEYS = {
+    "local": ("platform", "useActiveGpu", "maxTrialNumberPerGpu", "gpuIndices", "reuseMode",
+              "trialCommand", "trialGpuNumber", "debug"),
+    "remote": ("platform", "machineList", "reuseMode", "trialCommand", "trialGpuNumber", "debug"),
+}
 SUPPORTED_PLATFORMS = ("local", "remote")
 KNOWN_PLATFORMS = frozenset({
     "local", "remote", "openpai", "aml", "kubeflow", "frameworkcontroller", "adl", "dlc", "hybrid",
@@ -171,10 +186,94 @@ def _load_search_space(value: Any, base: Path, where: str) -> dict[str, Any]:
     return space
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_parameter(name: str, spec: Any, where: str) -> None:
+    """Check one search space entry as NNI 3.0's ``validate_search_space`` does, and nested choices."""
+    if not isinstance(spec, dict) or "_type" not in spec:
+        raise ConfigError(f"{where}: search space entry {name!r} must be a mapping with _type and _value, not {spec!r}.")
+    kind = spec["_type"]
+    if kind not in SEARCH_SPACE_TYPES:
+        close = difflib.get_close_matches(str(kind), SEARCH_SPACE_TYPES, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ConfigError(f"{where}: search space entry {name!r} has the unknown _type {kind!r}.{hint} "
+                          f"Known types: {', '.join(SEARCH_SPACE_TYPES)}.")
+    if "_value" not in spec:
+        raise ConfigError(f"{where}: search space entry {name!r} ({kind}) is missing _value.")
+    values = spec["_value"]
+    if not isinstance(values, list):
+        raise ConfigError(f"{where}: search space entry {name!r} ({kind}) must have a list as _value, not {values!r}.")
+
+    if kind == "choice":
+        if not values:
+            raise ConfigError(f"{where}: search space entry {name!r} (choice) has an empty _value. List at least one option.")
+        # A nested choice is a list of mappings with _name, whose other entries may be parameters.
+        for option in values:
+            if not isinstance(option, dict):
+                continue
+            label = option.get("_name", "?")
+            for key, nested in option.items():
+                if isinstance(nested, dict) and "_type" in nested:
+                    _check_parameter(f"{name}/{label}/{key}", nested, where)
+        return
+
+    count = 3 if kind.startswith("q") else 2
+    shape = {"randint": "[low, high]", "normal": "[mu, sigma]", "lognormal": "[mu, sigma]", "qnormal": "[mu, sigma, q]",
+             "qlognormal": "[mu, sigma, q]", "quniform": "[low, high, q]", "qloguniform": "[low, high, q]"}.get(kind, "[low, high]")
+    if len(values) != count or not all(_is_number(value) for value in values):
+        raise ConfigError(f"{where}: search space entry {name!r} ({kind}) must have _value {shape} with {count} numbers, "
+                          f"not {values!r}.")
+    if kind == "randint" and not all(isinstance(value, int) for value in values):
+        raise ConfigError(f"{where}: search space entry {name!r} (randint) must have integer bounds, not {values!r}.")
+    if "normal" in kind:
+        if values[1] <= 0:
+            raise ConfigError(f"{where}: search space entry {name!r} ({kind}) must have sigma > 0, not {values[1]!r}.")
+    else:
+        if values[0] >= values[1]:
+            raise ConfigError(f"{where}: search space entry {name!r} ({kind}) must have low < high, not {values!r}.")
+        if "log" in kind and values[0] <= 0:
+            raise ConfigError(f"{where}: search space entry {name!r} ({kind}) must have low > 0 for a log scale, "
+                              f"not {values[0]!r}.")
+    if count == 3 and values[2] <= 0:
+        raise ConfigError(f"{where}: search space entry {name!r} ({kind}) must have q > 0, not {values[2]!r}.")
+
+
 def _check_search_space(space: dict[str, Any], where: str) -> None:
     for name, spec in space.items():
-        if not isinstance(spec, dict) or "_type" not in spec:
-            raise ConfigError(f"{where}: search space entry {name!r} must be a mapping with _type and _value, not {spec!r}.")
+        _check_parameter(str(name), spec, where)
+
+
+def _check_keys(section: dict[str, Any], known: tuple[str, ...], where: str, what: str) -> None:
+    for key in section:
+        if key not in known:
+            close = difflib.get_close_matches(str(key), known, n=1)
+            hint = f" Did you mean {close[0]}?" if close else ""
+            raise ConfigError(f"{where}: {what} has the unknown key {key}.{hint} Known keys: {', '.join(known)}.")
+
+
+def _check_training_service(service: dict[str, Any], where: str) -> None:
+    platform = service["platform"]
+    for key in ("trialCodeDirectory", "nniManagerIp"):
+        if key in service:
+            raise ConfigError(f"{where}: trainingService.{key} is not supported by pytest-nni-docker, "
+                              f"which rewrites this value for the container. Set {key} at the top level of the config.")
+    if platform == "remote":
+        for key in ("useActiveGpu", "maxTrialNumberPerGpu", "gpuIndices"):
+            if key in service:
+                raise ConfigError(f"{where}: trainingService.{key} is not a key of NNI's remote training service "
+                                  "(RemoteConfig in NNI 2.10 and 3.0), where it belongs to each machineList entry. "
+                                  "pytest-nni-docker replaces machineList with its workers, so remove the key.")
+    _check_keys(service, TRAINING_SERVICE_KEYS[platform], where, "trainingService")
+
+    if "useActiveGpu" in service and service["useActiveGpu"] is not None and not isinstance(service["useActiveGpu"], bool):
+        raise ConfigError(f"{where}: trainingService.useActiveGpu must be true or false, not {service['useActiveGpu']!r}.")
+    if "reuseMode" in service and not isinstance(service["reuseMode"], bool):
+        raise ConfigError(f"{where}: trainingService.reuseMode must be true or false, not {service['reuseMode']!r}.")
+    per_gpu = service.get("maxTrialNumberPerGpu")
+    if per_gpu is not None and (isinstance(per_gpu, bool) or not isinstance(per_gpu, int) or per_gpu < 1):
+        raise ConfigError(f"{where}: trainingService.maxTrialNumberPerGpu must be a positive integer, not {per_gpu!r}.")
 
 
 def prepare_experiment(config: str | Path | dict[str, Any], base_dir: Path | None = None, platform: str = "local") -> PreparedExperiment:
@@ -199,6 +298,7 @@ def prepare_experiment(config: str | Path | dict[str, Any], base_dir: Path | Non
     _check_positive_int(data, "maxTrialNumber", where)
     _check_duration(data, "maxExperimentDuration", where)
     _check_duration(data, "maxTrialDuration", where)
+    _check_positive_int(data, "maxTrialNumberPerGpu", where)
 
     service = data.get("trainingService")
     if service is None:
@@ -217,6 +317,7 @@ def prepare_experiment(config: str | Path | dict[str, Any], base_dir: Path | Non
             f"{where}: trainingService.platform is {configured!r} but the test runs in {platform!r} mode. "
             f"Set platform: {platform} in the config, or choose the mode with @pytest.mark.nni_docker(mode=\"{configured}\")."
         )
+    _check_training_service(service, where)
     data["trainingService"] = dict(service)
 
     if "searchSpace" in data and "searchSpaceFile" in data:
@@ -242,10 +343,14 @@ def prepare_experiment(config: str | Path | dict[str, Any], base_dir: Path | Non
             continue
         if not isinstance(section, dict) or not ({"name", "className"} & section.keys()):
             raise ConfigError(f"{where}: {key} must be a mapping with name (a built-in {key}) or className and codeDirectory, not {section!r}.")
+        _check_keys(section, ALGORITHM_KEYS, where, key)
+        if section.get("classArgs") is not None and not isinstance(section["classArgs"], dict):
+            raise ConfigError(f"{where}: {key}.classArgs must be a mapping of argument names to values, not {section['classArgs']!r}.")
         if "codeDirectory" in section:
             folder = _resolve_dir(section["codeDirectory"], base, f"{key}.codeDirectory", where)
             target = f"{CONTAINER_ROOT}/{key}"
             uploads[target] = folder
             data[key] = {**section, "codeDirectory": target}
 
+    check_upload_sizes(uploads, where)
     return PreparedExperiment(config=data, source=source, code_dir=code_dir, search_space=search_space, uploads=uploads)

@@ -11,9 +11,11 @@ import io
 import json
 import logging
 import tarfile
+import tempfile
 import time
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
+from typing import IO
 
 import docker.errors
 import docker.types
@@ -24,12 +26,10 @@ from testcontainers.core.container import DockerContainer
 
 from pytest_nni_docker.engine import Engine
 from pytest_nni_docker.errors import ContainerError
+from pytest_nni_docker.uploads import upload_files
 
 logger = logging.getLogger(__name__)
 
-# Folders and files never copied into a container: caches and virtual environments.
-UPLOAD_EXCLUDES = frozenset({"__pycache__", ".git", ".hg", ".tox", ".venv", "venv", ".pytest_cache", ".mypy_cache", "node_modules"})
-MAX_UPLOAD_BYTES = 300 * 1024 * 1024
 
 # Run by python3 in a container: print {path: text of its last N bytes} as JSON for
 # each path that is a readable file. Arguments: N, then the paths.
@@ -104,27 +104,18 @@ def remove_network(network: Network | None) -> None:
         logger.warning("Failed to remove network %s: %s", network.name, error)
 
 
-def _archive_folders(folders: dict[str, Path]) -> bytes:
-    """Return a tar archive that puts each host folder at its absolute container path."""
-    buffer = io.BytesIO()
-    total = 0
-    with tarfile.open(fileobj=buffer, mode="w") as archive:
+def _archive_folders(folders: dict[str, Path], archive_file: IO[bytes]) -> None:
+    """Write a tar archive to ``archive_file`` that puts each host folder at its absolute container path.
+
+    Caches, virtual environments and what each folder's ``.nniignore`` lists stay behind.
+    """
+    with tarfile.open(fileobj=archive_file, mode="w") as archive:
         for target, source in folders.items():
             root = PurePosixPath(target).relative_to("/")
             archive.add(str(source), arcname=str(root), recursive=False)
-            for path in sorted(source.rglob("*")):
-                relative = path.relative_to(source)
-                if any(part in UPLOAD_EXCLUDES for part in relative.parts) or path.suffix == ".pyc":
-                    continue
-                if path.is_file():
-                    total += path.stat().st_size
-                    if total > MAX_UPLOAD_BYTES:
-                        raise ContainerError(
-                            f"The folder {source} holds more than {MAX_UPLOAD_BYTES // 2**20} MB, NNI's limit for trial code. "
-                            "Move data sets out of trialCodeDirectory, or list them in a .nniignore file."
-                        )
-                archive.add(str(path), arcname=str(root / relative.as_posix()), recursive=False)
-    return buffer.getvalue()
+            for path, relative in upload_files(source):
+                archive.add(str(path), arcname=str(root / relative), recursive=False)
+    archive_file.seek(0)
 
 
 class NniContainer:
@@ -255,12 +246,14 @@ class NniContainer:
         return texts
 
     def upload(self, folders: dict[str, Path]) -> None:
-        """Copy each host folder to its container path; caches and .git stay behind."""
-        data = _archive_folders(folders)
-        try:
-            self.container.put_archive("/", data)
-        except docker.errors.APIError as error:
-            raise ContainerError(f"Copying files into container {self.name} failed: {error}") from error
+        """Copy each host folder to its container path; caches, .git and ``.nniignore`` matches stay behind."""
+        # The archive can reach NNI's 300 MB limit, so it goes to a temporary file, not memory.
+        with tempfile.TemporaryFile() as archive_file:
+            _archive_folders(folders, archive_file)
+            try:
+                self.container.put_archive("/", archive_file)
+            except docker.errors.APIError as error:
+                raise ContainerError(f"Copying files into container {self.name} failed: {error}") from error
 
     def write_file(self, path: str, text: str, mode: int = 0o644) -> None:
         buffer = io.BytesIO()

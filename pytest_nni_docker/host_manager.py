@@ -124,11 +124,21 @@ class HostManager:
         return _translate(path, self.root)
 
     def upload(self, folders: dict[str, Path]) -> None:
-        from pytest_nni_docker.containers import UPLOAD_EXCLUDES
+        """Copy each folder as ``NniContainer.upload`` does: caches and ``.nniignore`` matches stay behind."""
+        from pytest_nni_docker.uploads import upload_files
 
         for target, source in folders.items():
-            shutil.copytree(source, self.local_path(target), dirs_exist_ok=True,
-                            ignore=shutil.ignore_patterns(*UPLOAD_EXCLUDES, "*.pyc"))
+            destination = Path(self.local_path(target))
+            destination.mkdir(parents=True, exist_ok=True)
+            for path, relative in upload_files(source):
+                copied = destination / relative
+                if path.is_symlink():
+                    copied.unlink(missing_ok=True)
+                    copied.symlink_to(os.readlink(path))
+                elif path.is_dir():
+                    copied.mkdir(exist_ok=True)
+                else:
+                    shutil.copy2(path, copied)
 
     def write_file(self, path: str, text: str, mode: int = 0o644) -> None:
         local = Path(self.local_path(path))

@@ -9,6 +9,7 @@ from pathlib import Path
 import docker
 import pytest
 
+from pytest_nni_docker.config import prepare_experiment
 from pytest_nni_docker.engine import LABEL_PLUGIN, LABEL_TEST, Engine
 from pytest_nni_docker.errors import ConfigError, ExperimentFailed, ImageError
 from pytest_nni_docker.experiment import ExperimentRunner, RunOptions
@@ -56,6 +57,40 @@ CASES = [
     ("unsupported_platform", GOOD + "trainingService:\n  platform: kubeflow\n", {},
      ["trainingService.platform 'kubeflow' is not supported by pytest-nni-docker. Use one of: local, remote"]),
     ("misspelled_key", GOOD + "trailConcurrency: 2\n", {}, ["has unknown keys: trailConcurrency", "Check their spelling"]),
+    ("search_space_type_typo", GOOD, {"space.json": '{"x": {"_type": "choise", "_value": [1, 2]}}'},
+     ["search space entry 'x' has the unknown _type 'choise'. Did you mean 'choice'?",
+      "Known types: choice, randint, uniform, quniform, loguniform, qloguniform, normal, qnormal, lognormal, qlognormal"]),
+    ("search_space_value_not_list", GOOD, {"space.json": '{"x": {"_type": "uniform", "_value": 3}}'},
+     ["search space entry 'x' (uniform) must have a list as _value, not 3"]),
+    ("search_space_empty_choice", GOOD, {"space.json": '{"x": {"_type": "choice", "_value": []}}'},
+     ["search space entry 'x' (choice) has an empty _value"]),
+    ("search_space_uniform_three", GOOD, {"space.json": '{"x": {"_type": "uniform", "_value": [0, 1, 2]}}'},
+     ["search space entry 'x' (uniform) must have _value [low, high] with 2 numbers, not [0, 1, 2]"]),
+    ("search_space_quniform_two", GOOD, {"space.json": '{"x": {"_type": "quniform", "_value": [0, 1]}}'},
+     ["search space entry 'x' (quniform) must have _value [low, high, q] with 3 numbers, not [0, 1]"]),
+    ("search_space_text_bound", GOOD, {"space.json": '{"x": {"_type": "normal", "_value": ["0", 1]}}'},
+     ["search space entry 'x' (normal) must have _value [mu, sigma] with 2 numbers"]),
+    ("search_space_low_above_high", GOOD, {"space.json": '{"x": {"_type": "randint", "_value": [5, 1]}}'},
+     ["search space entry 'x' (randint) must have low < high, not [5, 1]"]),
+    ("search_space_loguniform_zero", GOOD, {"space.json": '{"x": {"_type": "qloguniform", "_value": [0, 8, 1]}}'},
+     ["search space entry 'x' (qloguniform) must have low > 0 for a log scale, not 0"]),
+    ("search_space_nested_typo", GOOD,
+     {"space.json": '{"model": {"_type": "choice", "_value": [{"_name": "svm", "C": {"_type": "unifrom", "_value": [0, 1]}},'
+                    ' {"_name": "tree"}]}}'},
+     ["search space entry 'model/svm/C' has the unknown _type 'unifrom'. Did you mean 'uniform'?"]),
+    ("tuner_key_typo", GOOD.replace("  name: Random\n", "  name: TPE\n  clasArgs:\n    optimize_mode: maximize\n"), {},
+     ["tuner has the unknown key clasArgs. Did you mean classArgs?", "Known keys: name, className, codeDirectory, classArgs"]),
+    ("assessor_key_typo", GOOD + "assessor:\n  name: Medianstop\n  classArg: {}\n", {},
+     ["assessor has the unknown key classArg. Did you mean classArgs?"]),
+    ("local_service_key_typo", GOOD + "trainingService:\n  platform: local\n  useActiveGpus: false\n", {},
+     ["trainingService has the unknown key useActiveGpus. Did you mean useActiveGpu?",
+      "Known keys: platform, useActiveGpu, maxTrialNumberPerGpu, gpuIndices, reuseMode"]),
+    ("use_active_gpu_text", GOOD + "trainingService:\n  platform: local\n  useActiveGpu: 'yes'\n", {},
+     ["trainingService.useActiveGpu must be true or false, not 'yes'"]),
+    ("trials_per_gpu_zero", GOOD + "trainingService:\n  platform: local\n  maxTrialNumberPerGpu: 0\n", {},
+     ["trainingService.maxTrialNumberPerGpu must be a positive integer, not 0"]),
+    ("service_code_folder", GOOD + "trainingService:\n  platform: local\n  trialCodeDirectory: code\n", {},
+     ["trainingService.trialCodeDirectory is not supported", "Set trialCodeDirectory at the top level"]),
 ]
 
 
@@ -91,6 +126,58 @@ def test_bad_config_rejected_early(nni_experiment, request, tmp_path, case, text
     for part in expected:
         assert part in message
     assert str(tmp_path) in message
+    assert containers_of(request.node.nodeid) == []
+
+
+@pytest.mark.nni_docker
+def test_nested_choice_accepted(nni_experiment, tmp_path):
+    """NNI's nested-choice form passes the search space check; the run then fails at the missing folder."""
+    space = {"model": {"_type": "choice", "_value": [
+        {"_name": "svm", "C": {"_type": "loguniform", "_value": [0.01, 10]}, "kernel": {"_type": "choice", "_value": ["rbf"]}},
+        {"_name": "tree", "depth": {"_type": "randint", "_value": [1, 8]}},
+    ]}}
+    config = {"trialCommand": "python3 t.py", "trialCodeDirectory": "no_such_folder", "trialConcurrency": 1,
+              "searchSpace": space, "tuner": {"name": "Random"}}
+
+    with pytest.raises(ConfigError) as caught:
+        nni_experiment.run(config, base_dir=tmp_path)
+
+    assert "trialCodeDirectory 'no_such_folder'" in str(caught.value)
+
+
+def test_remote_service_gpu_key_rejected(tmp_path):
+    (tmp_path / "code").mkdir()
+    config = {"trialCommand": "python3 t.py", "trialCodeDirectory": "code", "trialConcurrency": 1,
+              "searchSpace": {"x": {"_type": "choice", "_value": [1]}}, "tuner": {"name": "Random"},
+              "trainingService": {"platform": "remote", "machineList": [], "useActiveGpu": True}}
+
+    with pytest.raises(ConfigError) as caught:
+        prepare_experiment(config, base_dir=tmp_path, platform="remote")
+
+    message = str(caught.value)
+    print(f"\n{message}")
+    assert "trainingService.useActiveGpu is not a key of NNI's remote training service" in message
+    assert "belongs to each machineList entry" in message
+
+
+@pytest.mark.nni_docker
+def test_big_upload_rejected_early(nni_experiment, request, tmp_path):
+    """A trial code folder above NNI's 300 MB limit fails with ConfigError before any container starts."""
+    (tmp_path / "code").mkdir()
+    (tmp_path / "code" / "quick_trial.py").write_text("print('never runs')\n")
+    with open(tmp_path / "code" / "data.bin", "wb") as handle:
+        handle.truncate(301 * 2**20)  # sparse, so it costs no disk space
+    config = {"trialCommand": "python3 quick_trial.py", "trialCodeDirectory": "code", "trialConcurrency": 1,
+              "searchSpace": {"x": {"_type": "choice", "_value": [1]}}, "tuner": {"name": "Random"}}
+
+    with pytest.raises(ConfigError) as caught:
+        nni_experiment.run(config, base_dir=tmp_path)
+
+    message = str(caught.value)
+    print(f"\n{message}")
+    assert f"the folder {tmp_path / 'code'} contains 301.0 MB of files to copy" in message
+    assert "above NNI's limit of 300 MB" in message
+    assert f"list them in {tmp_path / 'code' / '.nniignore'}" in message
     assert containers_of(request.node.nodeid) == []
 
 
