@@ -60,6 +60,10 @@ WORKDIR /root
 CMD ["sleep", "infinity"]
 """
 
+# NNI 2.10's SSH client (the ssh2 package of its Node.js manager) signs RSA keys
+# with SHA-1 only, which OpenSSH 8.8 and later reject unless ssh-rsa is enabled
+# again: seen as "All configured authentication methods failed" against Debian
+# bookworm's OpenSSH 9.2. The old option name is an alias in newer OpenSSH.
 # The SSH layer goes on any NNI image, built or given. pip.conf makes NNI 3.0's
 # `pip install nni --upgrade` on connect finish at once: no index is read, and the
 # constraint pins the installed NNI version.
@@ -74,7 +78,7 @@ RUN if ! command -v sshd >/dev/null && [ ! -x /usr/sbin/sshd ]; then \\
     fi \\
  && mkdir -p /run/sshd {image_etc} \\
  && sed -i 's/^#\\?PermitRootLogin.*/PermitRootLogin yes/' /etc/ssh/sshd_config \\
- && printf 'PermitRootLogin yes\\nPasswordAuthentication yes\\nUseDNS no\\nMaxStartups 100:30:200\\nMaxSessions 100\\n' >> /etc/ssh/sshd_config \\
+ && printf 'PermitRootLogin yes\\nPasswordAuthentication yes\\nUseDNS no\\nMaxStartups 100:30:200\\nMaxSessions 100\\nPubkeyAcceptedKeyTypes +ssh-rsa\\nHostKeyAlgorithms +ssh-rsa\\n' >> /etc/ssh/sshd_config \\
  && rm -f /etc/ssh/ssh_host_*key* && ssh-keygen -q -A \\
  && PYTHON_DIR=$(if [ -s {python_path_file} ]; then cat {python_path_file}; else dirname "$(python3 -c 'import sys; print(sys.executable)')"; fi) \\
  && echo "$PYTHON_DIR" > {python_path_file} \\

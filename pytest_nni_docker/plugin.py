@@ -593,7 +593,27 @@ def nni_remote_pool(request: pytest.FixtureRequest, nni_docker_settings: Setting
         pool.start()
         yield pool
     finally:
-        pool.remove()
+        # This teardown runs before nni_experiment's, whose run() requested the
+        # pool, so the manager of a kept run is still on the pool network here.
+        failed = request.node.stash.get(call_failed_key, True)
+        if settings.keep and failed and pool.workers:
+            _keep_pool(nni_session, pool, request.node)
+        else:
+            pool.remove()
+
+
+def _keep_pool(nni_session: NniDockerSession, pool: Any, item: pytest.Item) -> None:
+    """Leave the workers and network of a failed test's pool for debugging, renamed as kept."""
+    names = []
+    for worker in pool.workers:
+        nni_session.kept_ids.add(worker.container.id)
+        names.append(nni_session.engine().mark_kept(worker.container))
+    if pool.network is not None:
+        nni_session.kept_ids.add(pool.network.id)
+    item.stash.setdefault(kept_messages_key, []).append(
+        f"{item.nodeid}: kept workers {', '.join(names)} (SSH on 127.0.0.1 ports "
+        f"{', '.join(str(w.host_port) for w in pool.workers)}); remove with `python -m pytest_nni_docker cleanup --kept`"
+    )
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:

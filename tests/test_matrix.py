@@ -47,6 +47,24 @@ def test_cell_runs_example(nni_experiment, cell):
         assert len(trial.intermediate_metrics) == 3
 
 
+REMOTE_EXAMPLE = Path(__file__).parent / "remote_experiment" / "config.yml"
+WORKER_PYTHON = "$(cat /etc/pytest-nni-docker/python-path)/python3 -c 'import sys; print(\"%d.%d\" % sys.version_info[:2])'"
+
+
+@pytest.mark.parametrize("cell", pytest_nni_docker.cells(mode="remote", workers=2, timeout=600))
+def test_cell_runs_remote(nni_experiment, nni_remote_pool, cell):
+    result = nni_experiment.run(REMOTE_EXAMPLE)
+
+    assert result.status == "DONE"
+    assert len(result.succeeded) == 4, [(t.id, t.status, t.worker, t.stderr[-500:]) for t in result.trials]
+    assert result.nni_version.startswith(cell.nni_version)
+    assert {t.worker for t in result.trials} == {w.alias for w in nni_remote_pool.workers}
+    for worker in nni_remote_pool.workers:
+        code, output = worker.exec(["sh", "-c", WORKER_PYTHON])
+        assert code == 0, output
+        assert output.strip() == cell.python
+
+
 @pytest.fixture
 def docker_client():
     client = Engine().client
