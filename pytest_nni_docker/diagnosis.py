@@ -80,6 +80,21 @@ def dispatcher_hint(dispatcher_log: str, parameters_bug: bool) -> str | None:
     return None
 
 
+_SSH_LOGIN_FAILED = "All configured authentication methods failed"
+
+
+def manager_crash(nnictl_stderr: str) -> str | None:
+    """Return the error that ended NNI's Node.js manager, from nnictl_stderr.log, with a hint; or None."""
+    error_line = next((line.strip() for line in nnictl_stderr.splitlines() if re.match(r"^\w*Error: ", line.strip())), None)
+    if error_line is None:
+        return None
+    if _SSH_LOGIN_FAILED in error_line:
+        return (f"{error_line}. NNI's manager could not log in to a remote worker over SSH. Check the machineList "
+                "credentials (user, sshKeyFile or password) and that the worker's sshd accepts them; NNI 2.10's SSH "
+                "client signs RSA keys with SHA-1, which OpenSSH 8.8 and later reject unless ssh-rsa is enabled.")
+    return error_line
+
+
 def format_statistics(statistics: dict[str, int]) -> str:
     """Return job statistics as text such as ``RUNNING 2, SUCCEEDED 1``, or ``no trials``."""
     if not statistics:

@@ -24,7 +24,14 @@ import yaml
 from pytest_nni_docker import versions
 from pytest_nni_docker.config import CONTAINER_ROOT, PreparedExperiment, prepare_experiment
 from pytest_nni_docker.containers import NniContainer, remove_network
-from pytest_nni_docker.diagnosis import describe_end_state, dispatcher_failure, dispatcher_hint, format_statistics, trial_hint
+from pytest_nni_docker.diagnosis import (
+    describe_end_state,
+    dispatcher_failure,
+    dispatcher_hint,
+    format_statistics,
+    manager_crash,
+    trial_hint,
+)
 from pytest_nni_docker.engine import Engine
 from pytest_nni_docker.pool import redact_config, redact_error, redact_result
 from pytest_nni_docker.errors import ContainerError, ExperimentFailed, NniDockerError
@@ -526,7 +533,12 @@ class ExperimentRunner:
 
     def _manager_log(self, manager: NniContainer, experiment_id: str, name: str) -> str:
         if not experiment_id:
-            code, output = manager.exec(["sh", "-c", f"tail -c {LOG_TAIL_BYTES} /root/nni-experiments/*/log/{name}"])
+            # _latest links to the newest experiment folder; a glob would also match
+            # it and print the file twice.
+            script = (f"f=/root/nni-experiments/_latest/log/{name}; "
+                      f"[ -f \"$f\" ] || f=$(ls /root/nni-experiments/*/log/{name} 2>/dev/null | head -n 1); "
+                      f"[ -n \"$f\" ] && tail -c {LOG_TAIL_BYTES} \"$f\"")
+            code, output = manager.exec(["sh", "-c", script])
             return output if code == 0 else ""
         path = f"/root/nni-experiments/{experiment_id}/log/{name}"
         if path in self._prefetched:
@@ -613,6 +625,17 @@ class ExperimentRunner:
             # A manager that died cannot be asked; its logs above are the evidence.
             evidence["experiment"] = (f"experiment {experiment_id or '(no id yet)'}: end state {reason} "
                                       f"({describe_end_state(reason)}); the REST API is unavailable: {error}")
+        if reason == "manager_died":
+            # The Node.js manager writes its own crash, such as an SSH login that
+            # failed, to nnictl_stderr.log, not to nnimanager.log.
+            try:
+                stderr_log = self._manager_log(manager, experiment_id, "nnictl_stderr.log")
+            except (ContainerError, NniDockerError):
+                stderr_log = ""
+            evidence["nnictl_stderr.log (tail)"] = _tail(stderr_log, EVIDENCE_TAIL_LINES)
+            crash = manager_crash(stderr_log)
+            if crash:
+                message += f"\nThe manager process failed with: {crash}"
         evidence = {title: text for title, text in evidence.items() if text.strip()}
         tail = evidence.get("nnimanager.log (tail)", "")
         if reason == "manager_died" and tail:

@@ -1,6 +1,6 @@
 """Hints for known NNI failures, read from real log text."""
 
-from pytest_nni_docker.diagnosis import dispatcher_failure, dispatcher_hint
+from pytest_nni_docker.diagnosis import dispatcher_failure, dispatcher_hint, manager_crash
 
 # dispatcher.log of a real NNI 3.0 run: TPE at trialConcurrency 2, where a trial
 # was handed another trial's parameters.
@@ -38,3 +38,35 @@ def test_other_tuner_crash_gets_no_hint():
     log = TPE_RACE_LOG.replace("KeyError: 1", "RuntimeError: tuner failed")
 
     assert dispatcher_hint(log, parameters_bug=True) is None
+
+
+# nnictl_stderr.log of a real NNI 2.10.1 manager whose workers rejected its SSH key.
+SSH_REJECTED_STDERR = """\
+--------------------------------------------------------------------------------
+Experiment fsntmhyr start: 2026-12-04 21:32:55.062001
+--------------------------------------------------------------------------------
+/opt/nni/lib/python3.11/site-packages/nni_node/training_service/remote_machine/shellExecutor.js:83
+            deferred.reject(new Error(err.message));
+                            ^
+
+Error: All configured authentication methods failed
+    at Client.<anonymous> (/opt/nni/lib/python3.11/site-packages/nni_node/training_service/remote_machine/shellExecutor.js:83:29)
+"""
+
+
+def test_ssh_login_failure_of_manager_is_explained():
+    crash = manager_crash(SSH_REJECTED_STDERR)
+
+    assert crash is not None
+    assert crash.startswith("Error: All configured authentication methods failed")
+    assert "could not log in to a remote worker over SSH" in crash
+
+
+def test_other_manager_crash_is_returned_as_is():
+    stderr = SSH_REJECTED_STDERR.replace("All configured authentication methods failed", "listen EADDRINUSE")
+
+    assert manager_crash(stderr) == "Error: listen EADDRINUSE"
+
+
+def test_no_crash_in_clean_stderr():
+    assert manager_crash("Experiment abc start: 2026-12-04\n") is None
