@@ -9,7 +9,7 @@ import sys
 from pytest_nni_docker import versions
 from pytest_nni_docker.engine import Engine
 from pytest_nni_docker.errors import NniDockerError
-from pytest_nni_docker.images import ImageBuilder, ImageSpec, bootstrap_base_image
+from pytest_nni_docker.images import ImageBuilder, ImageSpec, bootstrap_base_image, remove_built_images
 from pytest_nni_docker.ssh import remove_stale_key_folders
 from pytest_nni_docker.settings import DEFAULT_BASE_IMAGE
 
@@ -30,6 +30,9 @@ def _parser() -> argparse.ArgumentParser:
 
     cleanup = commands.add_parser("cleanup", help="remove containers and networks of runs that are gone")
     cleanup.add_argument("--kept", action="store_true", help="also remove containers kept with --nni-keep")
+    cleanup.add_argument("--images", action="store_true",
+                         help="also remove the NNI and worker images the plugin built (a cache: rebuilt when needed); "
+                              "base images stay")
     return parser
 
 
@@ -53,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
                 removed += engine.remove_kept_objects()
             folders = remove_stale_key_folders()
             print(f"Removed {removed} Docker objects (containers, networks and volumes) and {folders} SSH key folders.")
+            if args.images:
+                print(f"Removed {remove_built_images(engine)} images built by pytest-nni-docker.")
     except NniDockerError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

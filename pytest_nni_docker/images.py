@@ -373,4 +373,26 @@ def describe_image(engine: Engine, tag: str) -> dict[str, str]:
         return {}
 
 
-__all__ = ["ImageBuilder", "ImageSpec", "bootstrap_base_image", "default_ca_bundle"]
+__all__ = ["ImageBuilder", "ImageSpec", "bootstrap_base_image", "default_ca_bundle", "remove_built_images"]
+
+
+def remove_built_images(engine: Engine) -> int:
+    """Remove the NNI and worker images this package built; return how many.
+
+    Images that a container still uses stay, with a warning. Bootstrapped base
+    images carry no label and stay too.
+    """
+    removed = 0
+    # Worker images are built on NNI images, so they go first.
+    images = engine.client.images.list(filters={"label": LABEL_IMAGE})
+    images.sort(key=lambda image: (image.labels or {}).get(LABEL_IMAGE) != "worker")
+    for image in images:
+        try:
+            engine.client.images.remove(image.id, force=False)
+            removed += 1
+            logger.info("Removed image %s", ", ".join(image.tags) or image.short_id)
+        except docker.errors.NotFound:
+            pass
+        except docker.errors.APIError as error:
+            logger.warning("Failed to remove image %s: %s", ", ".join(image.tags) or image.short_id, error)
+    return removed
