@@ -86,6 +86,15 @@ class _NoPullMessage(logging.Filter):
 logging.getLogger("testcontainers.core.container").addFilter(_NoPullMessage())
 
 
+def container_is_running(container: Container) -> bool:
+    """Return True when ``container`` runs; a removed container counts as stopped."""
+    try:
+        container.reload()
+    except docker.errors.NotFound:
+        return False
+    return container.status == "running"
+
+
 def create_network(engine: Engine, name: str, labels: dict[str, str]) -> Network:
     try:
         return engine.client.networks.create(name, driver="bridge", labels=labels, check_duplicate=True)
@@ -200,11 +209,7 @@ class NniContainer:
         return next(iter(networks.values()))["IPAddress"]
 
     def is_running(self) -> bool:
-        try:
-            self.container.reload()
-        except docker.errors.NotFound:
-            return False
-        return self.container.status == "running"
+        return container_is_running(self.container)
 
     def exec(self, command: list[str], user: str = "", environment: dict[str, str] | None = None,
              workdir: str | None = None) -> tuple[int, str]:

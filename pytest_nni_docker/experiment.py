@@ -117,7 +117,7 @@ class TrainingService(Protocol):
 
 @dataclass
 class RunRecord:
-    """What a run started and saw, kept for the pytest report and cleanup."""
+    """The containers a run started and the result or error it saw, for the pytest report and cleanup."""
 
     test: str = ""
     manager: NniContainer | None = None
@@ -260,8 +260,8 @@ class ExperimentRunner:
             record.error = error
             raise
         finally:
-            # With the keep option the owner decides at teardown, once it knows
-            # whether the test failed. A slot in a shared manager is never kept.
+            # With the keep option the owner decides at teardown, after the test
+            # outcome is in. A slot in a shared manager is never kept.
             if not self.options.keep or record.lease is not None:
                 self.remove(record)
             logger.debug("Run timings of %s: %s", name, format_timings(record.timings))
@@ -292,7 +292,7 @@ class ExperimentRunner:
 
     def _submit(self, manager: NniContainer, client: NniRestClient, port: int = MANAGER_PORT,
                 config_path: str = CONFIG_PATH) -> None:
-        """Start the manager with ``nnictl create`` and wait until its REST API answers."""
+        """Start the manager with ``nnictl create`` and wait until its REST API responds."""
         command = ["nnictl", "create", "--config", config_path, "--port", str(port)]
         code, output = manager.exec(command, workdir=str(PurePosixPath(config_path).parent))
         logger.debug("nnictl create output:\n%s", output)
@@ -443,18 +443,11 @@ class ExperimentRunner:
             trial.stderr = self._trial_file(manager, client, service, trial, experiment_id, "stderr")
             trial.trial_log = self._trial_file(manager, client, service, trial, experiment_id, "trial.log")
 
-        result = ExperimentResult(
+        result = self._result(
+            prepared, state, mode, started,
             id=experiment_id,
-            status=state.get("status", "UNKNOWN"),
             trials=trials,
-            optimize_mode="minimize" if prepared.optimize_mode == "minimize" else "maximize",
             nni_version=self._manager_version(client),
-            mode=mode,
-            image=self.image,
-            config=redact_config(prepared.config),
-            start_time=started,
-            end_time=time.time(),
-            errors=[str(e) for e in state.get("errors") or []],
             job_statistics=client.job_statistics(),
             end_reason=end_reason,
             manager_log=self._manager_log(manager, experiment_id, "nnimanager.log"),
@@ -468,7 +461,7 @@ class ExperimentRunner:
                         error: ExperimentFailed) -> ExperimentResult | None:
         """Collect what can still be read of a failed experiment, or return None.
 
-        It never raises, so the original failure stays the one the caller sees.
+        It never raises, so the caller gets the original failure.
         The REST API is requested first, with short timeouts. When that fails (a
         dead manager), the result contains what polling saw and the container's logs.
         """
@@ -500,18 +493,11 @@ class ExperimentRunner:
                 logger.warning("Reading %s of failed experiment %s failed: %s", name, experiment_id or "(no id yet)", log_error)
                 logs[name] = ""
         try:
-            return ExperimentResult(
+            return self._result(
+                prepared, state, mode, started,
                 id=experiment_id,
-                status=state.get("status", "UNKNOWN"),
                 trials=[],
-                optimize_mode="minimize" if prepared.optimize_mode == "minimize" else "maximize",
                 nni_version=self.release.version,
-                mode=mode,
-                image=self.image,
-                config=redact_config(prepared.config),
-                start_time=started,
-                end_time=time.time(),
-                errors=[str(e) for e in state.get("errors") or []],
                 end_reason=error.reason,
                 manager_log=logs["nnimanager.log"],
                 dispatcher_log=logs["dispatcher.log"],
@@ -520,6 +506,21 @@ class ExperimentRunner:
             logger.warning("Building the partial result of failed experiment %s failed: %s",
                            experiment_id or "(no id yet)", build_error)
             return None
+
+    def _result(self, prepared: PreparedExperiment, state: dict[str, Any], mode: str, started: float,
+                **values: Any) -> ExperimentResult:
+        """Build an ``ExperimentResult`` with the fields a finished and a failed run share, plus ``values``."""
+        return ExperimentResult(
+            status=state.get("status", "UNKNOWN"),
+            optimize_mode="minimize" if prepared.optimize_mode == "minimize" else "maximize",
+            mode=mode,
+            image=self.image,
+            config=redact_config(prepared.config),
+            start_time=started,
+            end_time=time.time(),
+            errors=[str(e) for e in state.get("errors") or []],
+            **values,
+        )
 
     def _manager_version(self, client: NniRestClient) -> str:
         """Return the version the manager reports, such as 3.0.0, or the requested one when it cannot tell."""
@@ -553,7 +554,7 @@ class ExperimentRunner:
                     text = client.trial_file(trial.id, name)
                 except RestError:
                     text = None
-                # NNI 3.0 answers 200 with this text when the trial's worker is gone.
+                # NNI 3.0 returns HTTP 200 with this text when the trial's worker is gone.
                 if text is not None and not text.startswith("NNI internal error"):
                     return text
             return service.trial_file(trial, experiment_id, name)

@@ -30,7 +30,7 @@ from docker.models.containers import Container
 from docker.models.networks import Network
 
 from pytest_nni_docker import versions
-from pytest_nni_docker.containers import create_network, remove_network
+from pytest_nni_docker.containers import container_is_running, create_network, remove_network
 from pytest_nni_docker.engine import Engine
 from pytest_nni_docker.errors import ContainerError, NniDockerError
 from pytest_nni_docker.images import IMAGE_ETC, PYTHON_PATH_FILE
@@ -92,11 +92,7 @@ class Worker:
         return result.exit_code, result.output.decode("utf-8", errors="replace")
 
     def is_running(self) -> bool:
-        try:
-            self.container.reload()
-        except docker.errors.NotFound:
-            return False
-        return self.container.status == "running"
+        return container_is_running(self.container)
 
     def kill(self) -> None:
         """Kill the worker container at once (SIGKILL), as a machine that loses power."""
