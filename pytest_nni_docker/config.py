@@ -54,7 +54,7 @@ KNOWN_PLATFORMS = frozenset({
 })
 _DURATION = re.compile(r"^\s*\d+(\.\d+)?\s*(s|m|h|d)\s*$")
 
-# Where the manager container keeps what the plugin copies into it.
+# The folder in the manager container that the plugin copies trial code and the config into.
 CONTAINER_ROOT = "/nni"
 
 

@@ -113,7 +113,7 @@ class Engine:
         return client
 
     def check(self) -> None:
-        """Raise ``DockerUnavailableError`` unless the daemon answers a ping."""
+        """Raise ``DockerUnavailableError`` unless the daemon responds to a ping."""
         _ = self.client
 
     @property
@@ -158,7 +158,7 @@ class Engine:
     def remove_session_objects(self, keep_ids: frozenset[str] = frozenset()) -> int:
         """Remove every container, network and volume of this session; return how many.
 
-        ``keep_ids`` holds the ids and names of objects to leave, those of failed
+        ``keep_ids`` contains the ids and names of objects to leave, those of failed
         tests run with the keep option.
         """
         return self._remove_matching(lambda labels: labels.get(LABEL_SESSION) == self.session_id, keep_ids)

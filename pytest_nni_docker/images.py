@@ -31,7 +31,7 @@ BASE_REPOSITORY = "pytest-nni-docker/debian"
 LABEL_IMAGE = f"{LABEL_PREFIX}.image"
 CACHE_DIR = Path(os.environ.get("PYTEST_NNI_DOCKER_CACHE", Path.home() / ".cache" / "pytest-nni-docker"))
 
-# Where the NNI image keeps its files. The worker layer and the manager read them.
+# The folder in NNI images for the plugin's files, read by the worker layer and the manager.
 IMAGE_ETC = "/etc/pytest-nni-docker"
 PYTHON_PATH_FILE = f"{IMAGE_ETC}/python-path"
 

@@ -26,7 +26,7 @@ def evidence_for_failure(error: ExperimentFailed) -> list[tuple[str, str]]:
 def evidence_for_result(result: ExperimentResult) -> list[tuple[str, str]]:
     """Return the report sections of a finished experiment whose test failed.
 
-    Trial failures (non-zero exits) are told apart from NNI's own failures (an
+    Trial failures (non-zero exits) are kept apart from NNI's own failures (an
     ERROR status, a crashed tuner or dispatcher).
     """
     sections = []

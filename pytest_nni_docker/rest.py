@@ -12,7 +12,7 @@ logger = logging.getLogger(__name__)
 
 
 class RestError(Exception):
-    """The manager answered with an HTTP error."""
+    """The manager returned an HTTP error."""
 
     def __init__(self, message: str, status_code: int | None = None):
         super().__init__(message)
@@ -20,14 +20,14 @@ class RestError(Exception):
 
 
 class ManagerUnreachable(RestError):
-    """The manager did not accept the connection or did not answer in time."""
+    """The manager did not accept the connection or did not respond in time."""
 
 
 class NniRestClient:
     """Calls the REST API of one NNI manager at ``http://HOST:PORT``.
 
     Connection failures raise ``ManagerUnreachable`` so that a caller can tell a
-    manager that is gone from one that answers with an error.
+    manager that is gone from one that returns an error.
     """
 
     def __init__(self, host: str, port: int, timeout: float = 10.0, url_prefix: str = ""):
@@ -45,7 +45,7 @@ class NniRestClient:
         try:
             response = self.session.request(method, url, timeout=kwargs.pop("timeout", self.timeout), **kwargs)
         except (requests.ConnectionError, requests.Timeout) as error:
-            raise ManagerUnreachable(f"NNI manager at {self.base_url} did not answer {method} {url}: {error}") from error
+            raise ManagerUnreachable(f"NNI manager at {self.base_url} did not respond to {method} {url}: {error}") from error
         if response.status_code >= 400:
             detail = response.text
             try:

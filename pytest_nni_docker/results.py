@@ -66,7 +66,7 @@ class Trial:
     one, because NNI 3.0 may attach another trial's parameters to the trial record.
     ``parameters_source`` names where they came from: ``"metric"`` (joined through
     the metric's parameter id) or ``"record"`` (the trial record, for a trial that
-    reported no metric). ``parameters_mismatch`` holds the record's parameters when
+    reported no metric). ``parameters_mismatch`` contains the record's parameters when
     they differ from the joined ones. Times are Unix seconds. ``worker`` is the
     container the trial ran in. ``stdout``, ``stderr`` and ``trial_log`` hold at
     most the last 20 kB of each file, read when the experiment ended.
@@ -113,7 +113,7 @@ class Trial:
 
 @dataclass
 class ExperimentResult:
-    """The outcome of one NNI experiment, as a test sees it.
+    """The outcome of one NNI experiment, as a test receives it.
 
     ``nni_version`` is the version the manager reports (such as ``3.0.0``),
     ``config`` the v2 config as submitted (search space inline, paths inside the

@@ -1,6 +1,6 @@
 """What differs between the NNI releases this plugin supports, in one place.
 
-Every place that behaves differently for NNI 2.10 and 3.0 asks this module: the
+Every place that behaves differently for NNI 2.10 and 3.0 calls this module: the
 pinned dependencies of each image, which Python versions a release runs on, where
 trial logs live, how remote mode connects back, and the parameter bug of 3.0.
 """
@@ -25,7 +25,7 @@ class NniRelease:
     local_trial_dir: str
     local_stdout: str
     local_stderr: str
-    # 2.10 answers 500 on GET /trial-file for remote trials.
+    # 2.10 returns HTTP 500 on GET /trial-file for remote trials.
     remote_trial_file_endpoint: bool
     # 3.0 may attach another trial's parameters to a trial record when
     # trialConcurrency > 1: join metrics on their parameterId instead.

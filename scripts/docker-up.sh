@@ -2,8 +2,8 @@
 # Make a Docker daemon available on a Debian or Ubuntu host.
 #
 # As root: installs docker.io from the distribution's packages when dockerd is
-# missing, starts dockerd in the background when no daemon answers (hosts
-# without systemd, such as CI containers), and waits until `docker info` answers.
+# missing, starts dockerd in the background when no daemon responds (hosts
+# without systemd, such as CI containers), and waits until `docker info` succeeds.
 # As another user: checks that a daemon answers and says what to do when not.
 set -eu
 

@@ -54,7 +54,7 @@ def test_missing_base_image_names_bootstrap_command(builder):
     assert "python -m pytest_nni_docker bootstrap-base nosuchsuite" in message
 
 
-def test_missing_base_image_is_not_pulled_when_pull_is_off(builder):
+def test_missing_base_image_without_pull(builder):
     with pytest.raises(ImageError, match="is not present"):
         builder.ensure_base("example.invalid/no-such-image:1", allow_pull=False)
 

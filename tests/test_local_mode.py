@@ -1,4 +1,4 @@
-"""Local mode against real Docker and real NNI: the values a test sees are right."""
+"""Local mode against real Docker and real NNI: the values a test receives are right."""
 
 import math
 from pathlib import Path

@@ -1,7 +1,7 @@
 """A trial whose metrics are a known function of its parameters.
 
 final = 10 * x + y and intermediate step i = x * i, so a test can check that
-each trial's metrics belong to the parameters the result says it used.
+each trial's metrics belong to the parameters the result reports.
 """
 
 import nni
