@@ -588,7 +588,8 @@ def nni_remote_pool(request: pytest.FixtureRequest, nni_docker_settings: Setting
 
     worker_image = ImageBuilder(engine, progress=nni_session.progress_line).ensure_worker_image(nni_session.image_for(settings))
     pool = RemotePool(engine, worker_image, settings.nni_version, nni_ssh_credentials.with_auth(settings.auth),
-                      size=settings.workers, test_name=request.node.nodeid, host_manager=settings.host_manager)
+                      size=settings.workers, test_name=request.node.nodeid, host_manager=settings.host_manager,
+                      import_on_every_worker=settings.import_on_every_worker)
     try:
         pool.start()
         yield pool

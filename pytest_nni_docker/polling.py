@@ -10,11 +10,12 @@ T = TypeVar("T")
 
 
 def wait_for(condition: Callable[[], T | None], timeout: float, interval: float = 0.2,
-             description: str = "condition") -> T:
+             description: str = "condition", retry: tuple[type[Exception], ...] = (Exception,)) -> T:
     """Call ``condition`` until it returns a value other than None or False; return that value.
 
-    Raises ``TimeoutError`` naming ``description`` after ``timeout`` seconds. The
-    last exception the condition raised, if any, is chained to the timeout.
+    Exceptions of the ``retry`` types count as "not yet"; any other exception
+    propagates at once. Raises ``TimeoutError`` naming ``description`` after
+    ``timeout`` seconds, with the last retried exception, if any, chained to it.
     """
     deadline = time.monotonic() + timeout
     last_error: Exception | None = None
@@ -24,7 +25,7 @@ def wait_for(condition: Callable[[], T | None], timeout: float, interval: float 
             if value is not None and value is not False:
                 return value
             last_error = None
-        except Exception as error:  # noqa: BLE001 - reported through the chained timeout
+        except retry as error:
             last_error = error
         remaining = deadline - time.monotonic()
         if remaining <= 0:

@@ -2,8 +2,11 @@
 
 ``RemotePool.start`` creates a Docker network of its own and N worker
 containers from the SSH layer of the run's NNI image, all in parallel. A worker
-counts as ready only when an SSH login with the configured credentials runs
-``python -c "import nni"`` and finds the expected NNI version. ``apply`` writes
+counts as ready only when an SSH login with the configured credentials finds the
+expected NNI version with the worker's Python. The first worker to start runs
+``python -c "import nni"``; the others, made from the same image, read the
+version from NNI's package metadata, since a full import costs about a second
+of CPU per worker (``import_on_every_worker=True`` imports on all). ``apply`` writes
 the pool's ``machineList`` and ``nniManagerIp`` into an experiment config, so
 that ``ExperimentRunner.run(config, service=pool)`` runs the experiment on it.
 
@@ -18,6 +21,7 @@ import io
 import logging
 import re
 import tarfile
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -118,7 +122,9 @@ class RemotePool:
     ``image`` is the SSH worker image (see ``ImageBuilder.ensure_worker_image``)
     and ``nni_version`` the NNI version it must contain. With ``host_manager``
     the experiment's manager runs from this host's NNI installation and reaches
-    the workers on their published ports, as in NNI's Docker guide.
+    the workers on their published ports, as in NNI's Docker guide. With
+    ``import_on_every_worker`` every worker's readiness check imports NNI, not
+    only the first worker's.
     """
 
     engine: Engine
@@ -129,6 +135,11 @@ class RemotePool:
     test_name: str = ""
     host_manager: bool = False
     ready_timeout: float = 120.0
+    import_on_every_worker: bool = False
+    # Alias of the worker whose readiness check imported NNI.
+    imported_on: str = ""
+    _import_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _python_path_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     workers: list[Worker] = field(default_factory=list)
     network: Network | None = None
     python_path: str = ""
@@ -236,23 +247,43 @@ class RemotePool:
         return buffer.getvalue()
 
     def _wait_ready(self, worker: Worker) -> None:
-        if not self.python_path:
-            code, output = worker.exec(["cat", PYTHON_PATH_FILE])
-            self.python_path = output.strip() if code == 0 and output.strip() else "/usr/bin"
+        # All workers share the image's Python path, so only the first one is asked.
+        with self._python_path_lock:
+            if not self.python_path:
+                code, output = worker.exec(["cat", PYTHON_PATH_FILE])
+                self.python_path = output.strip() if code == 0 and output.strip() else "/usr/bin"
+        # Every worker runs the same image, so one full import shows that NNI imports
+        # in it. The first worker to start does it, so that it starts early.
+        imports_nni = self.import_on_every_worker or self._claim_import(worker)
 
         def ready() -> bool:
             if not worker.is_running():
                 raise PoolError(f"Worker {worker.name} exited. Its output:\n{self.credentials.redact(worker.logs())[-2000:]}")
-            return check_login(worker.published_host, worker.host_port, self.credentials, self.python_path, self.nni_version)
+            return check_login(worker.published_host, worker.host_port, self.credentials, self.python_path,
+                               self.nni_version, import_nni=imports_nni)
 
         try:
-            wait_for(ready, timeout=self.ready_timeout, interval=0.2,
-                     description=f"an SSH login to worker {worker.name} that imports NNI {self.nni_version}")
+            wait_for(ready, timeout=self.ready_timeout, interval=0.05, retry=(ConnectionError,),
+                     description=f"an SSH login to worker {worker.name} that finds NNI {self.nni_version}")
         except TimeoutError as error:
             raise PoolError(
                 f"{self.credentials.redact(str(error))}. Its output:\n{self.credentials.redact(worker.logs())[-2000:]}\n"
                 "Check that the worker image has sshd and NNI, or raise ready_timeout."
             ) from None
+        except RuntimeError as error:
+            raise PoolError(
+                f"Worker {worker.name} is not usable: {self.credentials.redact(str(error))}\n"
+                f"The worker image needs NNI {self.nni_version} for the Python in {self.python_path}: build it from an "
+                f"NNI {self.nni_version} image, or set nni_version to the NNI version the image has."
+            ) from None
+
+    def _claim_import(self, worker: Worker) -> bool:
+        """Return True for the one worker whose readiness check imports NNI."""
+        with self._import_lock:
+            if self.imported_on:
+                return False
+            self.imported_on = worker.alias
+            return True
 
     def remove(self) -> None:
         """Remove every worker and the network. Safe to call twice."""

@@ -37,6 +37,7 @@ class Settings:
     workers: int = 2
     auth: Auth = "key"
     host_manager: bool = False
+    import_on_every_worker: bool = False
     gpus: str | int | None = None
     allow_pull: bool = True
 
@@ -76,6 +77,9 @@ class Settings:
             raise ConfigError(f"{source}: mode must be \"local\" or \"remote\", not {self.mode!r}.")
         if isinstance(self.workers, bool) or not isinstance(self.workers, int) or not 1 <= self.workers <= 64:
             raise ConfigError(f"{source}: workers must be an integer from 1 to 64, not {self.workers!r}.")
+        for name in ("keep", "host_manager", "import_on_every_worker"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{source}: {name} must be True or False, not {getattr(self, name)!r}.")
         if self.auth not in ("key", "password"):
             raise ConfigError(f"{source}: auth must be \"key\" or \"password\", not {self.auth!r}.")
         if self.image is not None and (not isinstance(self.image, str) or not self.image.strip()):

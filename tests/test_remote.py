@@ -5,15 +5,19 @@ Every experiment here is 4 trials of about 1 s, 2 at a time, on 2 workers.
 
 from __future__ import annotations
 
+import io
 import stat
 import textwrap
+import uuid
 from pathlib import Path
 
 import docker
 import pytest
 
 from pytest_nni_docker import host_manager
-from pytest_nni_docker.engine import LABEL_SESSION
+from pytest_nni_docker.engine import LABEL_PLUGIN, LABEL_SESSION, Engine
+from pytest_nni_docker.images import PYTHON_PATH_FILE
+from pytest_nni_docker.pool import PoolError, RemotePool
 from pytest_nni_docker.ssh import check_login, run_command
 
 HERE = Path(__file__).parent
@@ -128,6 +132,79 @@ def test_pool_workers_ready_over_ssh(nni_remote_pool, nni_ssh_credentials):
         check_login(pool.workers[0].published_host, pool.workers[0].host_port, pool.credentials, pool.python_path, "2.10.1")
     assert [m["port"] for m in pool.machine_list()] == [w.host_port for w in pool.workers]
     assert [m["host"] for m in pool.machine_list(from_host=False)] == ["worker-0", "worker-1"]
+
+
+# Appended to NNI's __init__.py: the package and its metadata stay, only importing it fails.
+_BREAK_IMPORT = 'raise ImportError("NNI broken on purpose by the test")'
+_NNI_INIT = "import importlib.util; print(importlib.util.find_spec('nni').origin)"
+
+
+@pytest.mark.nni_docker(mode="remote", workers=3)
+def test_pool_imports_nni_on_one_worker(nni_remote_pool):
+    """The pool imports NNI on one worker; the others find it by its metadata, which a broken import passes."""
+    pool = nni_remote_pool
+    assert pool.imported_on in {w.alias for w in pool.workers}
+    worker = pool.worker(1)
+    code, init_file = worker.exec([f"{pool.python_path}/python", "-c", _NNI_INIT])
+    assert code == 0, init_file
+    code, output = worker.exec(["sh", "-c", f"echo '{_BREAK_IMPORT}' >> {init_file.strip()}"])
+    assert code == 0, output
+
+    login = (worker.published_host, worker.host_port, pool.credentials, pool.python_path, "3.0")
+    assert check_login(*login, import_nni=False)
+    with pytest.raises(RuntimeError, match="broken on purpose"):
+        check_login(*login, import_nni=True)
+
+
+def _image_with_broken_nni(worker_image: str) -> str:
+    client = docker.from_env()
+    tag = f"pytest-nni-docker/test-broken-nni:{uuid.uuid4().hex[:8]}"
+    dockerfile = (f"FROM {worker_image}\n"
+                  f"RUN P=$(cat {PYTHON_PATH_FILE}) && echo '{_BREAK_IMPORT}' >> \"$($P/python -c \"{_NNI_INIT}\")\"\n")
+    client.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=tag, rm=True, forcerm=True, pull=False,
+                        labels={LABEL_PLUGIN: "1"})
+    client.close()
+    return tag
+
+
+@pytest.mark.nni_docker(mode="remote", workers=1)
+@pytest.mark.parametrize("every", [False, True], ids=["one-import", "import-on-every-worker"])
+def test_pool_with_broken_nni_fails_at_once(nni_remote_pool, nni_ssh_credentials, every):
+    """A worker image whose NNI does not import fails the start with the import error, without waiting for the timeout."""
+    tag = _image_with_broken_nni(nni_remote_pool.image)
+    engine = Engine()
+    pool = RemotePool(engine, tag, "3.0", nni_ssh_credentials, size=3, test_name="broken-nni",
+                      import_on_every_worker=every)
+    try:
+        with pytest.raises(PoolError) as caught:
+            pool.start()
+    finally:
+        pool.remove()
+        remaining = engine.client.containers.list(all=True, filters={"label": f"{LABEL_SESSION}={engine.session_id}"})
+        engine.remove_session_objects()
+        docker.from_env().images.remove(tag, force=True)
+
+    message = str(caught.value)
+    print(f"\n{message}")
+    assert "is not usable" in message
+    assert "NNI broken on purpose by the test" in message
+    assert "Timed out" not in message
+    assert remaining == []
+
+
+@pytest.mark.nni_docker(mode="remote", workers=1)
+def test_pool_of_other_nni_version_fails_at_once(nni_remote_pool, nni_ssh_credentials):
+    """Workers with NNI 3.0 in a pool that expects 2.10.1: the start fails naming both versions."""
+    engine = Engine()
+    pool = RemotePool(engine, nni_remote_pool.image, "2.10.1", nni_ssh_credentials, size=2, test_name="other-version")
+    try:
+        with pytest.raises(PoolError, match=r"has NNI 3\.0, expected 2\.10\.1") as caught:
+            pool.start()
+    finally:
+        pool.remove()
+        engine.remove_session_objects()
+    assert "Timed out" not in str(caught.value)
+    assert "set nni_version to the NNI version the image has" in str(caught.value)
 
 
 def test_pool_leaves_nothing_behind(pytester):
