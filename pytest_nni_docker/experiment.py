@@ -95,6 +95,8 @@ class TrainingService(Protocol):
     """The part of a remote-mode run that the worker pool provides."""
 
     network: Any
+    # True for a pool shared by the tests of a session; its runs lease a shared manager on its network.
+    shared: bool
 
     def apply(self, config: dict[str, Any], manager: NniContainer, nni_version: str) -> list[str]:
         """Write machineList and nniManagerIp into ``config``; return notes for the test log."""
@@ -195,8 +197,9 @@ class ExperimentRunner:
         clock = StepClock(record.timings)
         port, config_path = MANAGER_PORT, CONFIG_PATH
         try:
-            if self.reuse is not None and service is None:
-                record.lease = self.reuse.lease(self.image, self.device_requests, self.test_name)
+            if self.reuse is not None and (service is None or service.shared):
+                network = service.network if service is not None else None
+                record.lease = self.reuse.lease(self.image, self.device_requests, self.test_name, network=network)
                 manager, port = record.lease.manager, record.lease.port
                 config_path = record.lease.config_path
                 prepared = record.lease.rebase(prepared)

@@ -174,6 +174,7 @@ class NniDockerSession:
         self.kept_messages: list[str] = []
         self._gpu_problems: dict[tuple, str | None] = {}
         self._shared_managers: reuse.SharedManagers | None = None
+        self._shared_pools: reuse.SharedPools | None = None
 
     @property
     def default_settings(self) -> Settings:
@@ -263,7 +264,17 @@ class NniDockerSession:
                 self._shared_managers = reuse.SharedManagers(self.engine())
             return self._shared_managers
 
+    def shared_pools(self) -> reuse.SharedPools:
+        """Return the session's shared worker pools (``--nni-reuse-manager`` in remote mode)."""
+        managers = self.shared_managers()
+        with self._lock:
+            if self._shared_pools is None:
+                self._shared_pools = reuse.SharedPools(managers)
+            return self._shared_pools
+
     def cleanup(self) -> None:
+        if self._shared_pools is not None:
+            self._shared_pools.close()
         if self._shared_managers is not None:
             self._shared_managers.close()
         if self._engine is not None:
@@ -423,12 +434,11 @@ class NniExperiment:
             test_name=self.request.node.nodeid,
             device_requests=self.settings.device_requests(),
         )
-        if (reuse.reuse_enabled(self.request.config) and self.settings.mode == "local"
-                and not self.settings.keep and not self.settings.host_manager):
-            runner.reuse = self._session.shared_managers()
         self._runners.append(runner)
         records = self.request.node.stash.setdefault(records_key, [])
         service = self._service()
+        if reuse_applies(self.request.config, self.settings) and (service is None or service.shared):
+            runner.reuse = self._session.shared_managers()
         try:
             result = runner.run(config, base_dir=base, service=service, **overrides)
         except ExperimentFailed as error:
@@ -587,11 +597,26 @@ def nni_remote_pool(request: pytest.FixtureRequest, nni_docker_settings: Setting
             pytest.skip(reason)
 
     worker_image = ImageBuilder(engine, progress=nni_session.progress_line).ensure_worker_image(nni_session.image_for(settings))
-    pool = RemotePool(engine, worker_image, settings.nni_version, nni_ssh_credentials.with_auth(settings.auth),
-                      size=settings.workers, test_name=request.node.nodeid, host_manager=settings.host_manager,
-                      import_on_every_worker=settings.import_on_every_worker)
+    credentials = nni_ssh_credentials.with_auth(settings.auth)
+
+    def new_pool() -> RemotePool:
+        pool = RemotePool(engine, worker_image, settings.nni_version, credentials,
+                          size=settings.workers, test_name=request.node.nodeid, host_manager=settings.host_manager,
+                          import_on_every_worker=settings.import_on_every_worker)
+        return pool.start()
+
+    if reuse_applies(request.config, settings):
+        shared_pools = nni_session.shared_pools()
+        key = (worker_image, settings.nni_version, settings.workers, settings.auth, settings.import_on_every_worker)
+        pool = shared_pools.acquire(key, new_pool, request.node.nodeid)
+        try:
+            yield pool
+        finally:
+            shared_pools.release(key, pool)
+        return
+
+    pool = new_pool()
     try:
-        pool.start()
         yield pool
     finally:
         # This teardown runs before nni_experiment's, whose run() requested the
@@ -601,6 +626,11 @@ def nni_remote_pool(request: pytest.FixtureRequest, nni_docker_settings: Setting
             _keep_pool(nni_session, pool, request.node)
         else:
             pool.remove()
+
+
+def reuse_applies(config: pytest.Config, settings: Settings) -> bool:
+    """Return whether a test with ``settings`` shares containers under ``--nni-reuse-manager``."""
+    return reuse.reuse_enabled(config) and not settings.keep and not settings.host_manager
 
 
 def _keep_pool(nni_session: NniDockerSession, pool: Any, item: pytest.Item) -> None:

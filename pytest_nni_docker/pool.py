@@ -115,6 +115,24 @@ class Worker:
             return ""
 
 
+# Run by sh on a worker between the tests that share it: SIGKILL every process
+# but PID 1 (the init process), sshd's listener and this shell, SSH sessions
+# included, then delete the folders where NNI 2.10 and 3.0 keep a remote
+# experiment's files. The process list is read before the loop starts, so the
+# loop's own commands are not in it.
+_RESET_SCRIPT = r"""
+for entry in /proc/[0-9]*; do
+    pid=${entry#/proc/}
+    [ "$pid" = 1 ] || [ "$pid" = $$ ] && continue
+    command=$(tr '\0' ' ' < "$entry/cmdline" 2>/dev/null) || continue
+    # sshd's listener renames itself "sshd: /usr/sbin/sshd -D -e [listener] ...".
+    case "$command" in "/usr/sbin/sshd -D"* | "sshd: /usr/sbin/sshd -D"*) continue ;; esac
+    kill -9 "$pid" 2>/dev/null
+done
+rm -rf /tmp/nni-experiments /root/nni-experiments
+"""
+
+
 @dataclass
 class RemotePool:
     """N SSH workers on a Docker network of their own, for NNI remote mode.
@@ -136,6 +154,8 @@ class RemotePool:
     host_manager: bool = False
     ready_timeout: float = 120.0
     import_on_every_worker: bool = False
+    # Set by reuse.SharedPools for a pool that the tests of a session take in turn.
+    shared: bool = False
     # Alias of the worker whose readiness check imported NNI.
     imported_on: str = ""
     _import_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -284,6 +304,29 @@ class RemotePool:
                 return False
             self.imported_on = worker.alias
             return True
+
+    @property
+    def network_name(self) -> str:
+        return self.network.name if self.network is not None else ""
+
+    def reset(self) -> str | None:
+        """Make the pool ready for another test: kill what the last experiments left on the
+        workers and delete their experiment folders. Return why the pool cannot be reused, or None."""
+        if self.lost:
+            return f"workers {', '.join(sorted(self.lost))} were killed or stopped"
+        stopped = [worker.alias for worker in self.workers if not worker.is_running()]
+        if stopped:
+            return f"workers {', '.join(stopped)} stopped running"
+        with ThreadPoolExecutor(max_workers=len(self.workers) or 1) as executor:
+            outcomes = list(executor.map(lambda worker: worker.exec(["sh", "-c", _RESET_SCRIPT]), self.workers))
+        for worker, (code, output) in zip(self.workers, outcomes):
+            if code != 0:
+                return f"resetting worker {worker.alias} failed (exit {code}): {output.strip()[-300:]}"
+        self._trial_folders.clear()
+        self._cancelled.clear()
+        self._manager = None
+        self._last_liveness_check = 0.0
+        return None
 
     def remove(self) -> None:
         """Remove every worker and the network. Safe to call twice."""

@@ -1,4 +1,4 @@
-"""Manager containers shared by the local-mode tests of one session (``--nni-reuse-manager``).
+"""Manager containers and worker pools shared by the tests of one session (``--nni-reuse-manager``).
 
 Starting a manager container for every experiment costs a container start and a
 removal. With reuse, the tests of a session whose image and GPU settings match
@@ -14,8 +14,15 @@ When a run ends, ``Lease.release`` kills the experiment's manager process group
 and its descendants with SIGKILL, so nothing waits for NNI's 60 s shutdown limit,
 then deletes both folders. The container goes at the end of the session.
 
-Remote mode and the keep option always get a container of their own: remote
-workers belong to one test, and a kept container must belong to one failed test.
+Remote-mode tests share worker pools the same way: a test whose pool settings
+match those of a finished test gets that test's pool, and its experiments run in a
+shared manager container on the pool's network. A pool serves one test at a time.
+When the test ends, every process on the workers but sshd is killed and the
+workers' experiment folders are deleted; a pool that lost a worker is removed
+instead. Other changes a test makes to a worker's files stay for the next test.
+
+The keep option and a manager on this host always get containers of their own:
+a kept container must belong to one failed test.
 """
 
 from __future__ import annotations
@@ -27,14 +34,19 @@ import logging
 import re
 import threading
 from dataclasses import dataclass, replace
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import pytest
+from docker.models.networks import Network
 
 from pytest_nni_docker.config import CONTAINER_ROOT, PreparedExperiment
 from pytest_nni_docker.containers import NniContainer
 from pytest_nni_docker.engine import Engine
 from pytest_nni_docker.errors import ContainerError
+
+if TYPE_CHECKING:
+    from pytest_nni_docker.pool import RemotePool
 
 logger = logging.getLogger(__name__)
 
@@ -100,9 +112,10 @@ print(json.dumps({"experiment_ids": experiment_ids, "killed": len(victims), "ali
 def add_options(group: Any, parser: pytest.Parser) -> None:
     """Register ``--nni-reuse-manager`` and its ini key ``nni_reuse_manager``."""
     group.addoption("--nni-reuse-manager", dest="nni_reuse_manager", action="store_true", default=None,
-                    help="run the local-mode experiments of tests with the same image in one shared manager container, "
-                         "each with its own folder and REST port (not with --nni-keep)")
-    parser.addini("nni_reuse_manager", "share one manager container between local-mode tests with the same image",
+                    help="share containers between tests: local-mode tests with the same image run in one manager "
+                         "container, each experiment with its own folder and REST port; remote-mode tests with the "
+                         "same pool settings take one worker pool in turn (not with --nni-keep)")
+    parser.addini("nni_reuse_manager", "share manager containers and worker pools between tests with the same settings",
                   type="bool", default=False)
 
 
@@ -175,11 +188,15 @@ class Lease:
 class SharedManager:
     """One shared manager container and its free REST ports."""
 
-    def __init__(self, engine: Engine, image: str, name: str, device_requests: list[dict] | None):
+    def __init__(self, engine: Engine, image: str, name: str, device_requests: list[dict] | None,
+                 network: Network | None = None):
+        # On a pool's network the workers reach the manager by its alias.
         self.container = NniContainer(
             engine, image, name, engine.labels("shared-manager"), publish=SLOT_PORTS,
             command=["sleep", "infinity"], device_requests=device_requests,
+            network=network, aliases=("nni-manager",) if network is not None else (),
         )
+        self.network_name = network.name if network is not None else ""
         self._free = list(SLOT_PORTS)
         self._runs = itertools.count(1)
         self._lock = threading.Lock()
@@ -208,13 +225,17 @@ class SharedManagers:
 
     def __init__(self, engine: Engine):
         self.engine = engine
-        self._managers: dict[tuple[str, str], list[SharedManager]] = {}
+        self._managers: dict[tuple[str, str, str], list[SharedManager]] = {}
         self._names = itertools.count(1)
         self._lock = threading.Lock()
 
-    def lease(self, image: str, device_requests: list[dict] | None, test_name: str = "") -> Lease:
-        """Return a slot in a running shared container of ``image``, starting a container when none has a free slot."""
-        key = (image, json.dumps(device_requests, sort_keys=True))
+    def lease(self, image: str, device_requests: list[dict] | None, test_name: str = "",
+              network: Network | None = None) -> Lease:
+        """Return a slot in a running shared container of ``image``, starting a container when none has a free slot.
+
+        With ``network`` (a shared pool's network) the container is on that network.
+        """
+        key = (image, json.dumps(device_requests, sort_keys=True), network.name if network is not None else "")
         with self._lock:
             managers = self._managers.setdefault(key, [])
             for shared in managers:
@@ -230,13 +251,20 @@ class SharedManagers:
                     return lease
 
             name = f"nni-docker-{self.engine.session_id}-shared-{next(self._names)}"
-            shared = SharedManager(self.engine, image, name, device_requests)
+            shared = SharedManager(self.engine, image, name, device_requests, network)
             shared.container.start()
             managers.append(shared)
             lease = shared.try_lease()
             assert lease is not None, "a new shared manager has every port free"
             logger.info("Started shared manager container %s for %s", name, image)
             return lease
+
+    def remove_on_network(self, network_name: str) -> None:
+        """Remove the shared containers on a network, before the network goes."""
+        with self._lock:
+            for key in [key for key in self._managers if key[2] == network_name]:
+                for shared in self._managers.pop(key):
+                    shared.container.remove()
 
     def close(self) -> None:
         """Remove every shared container of the session."""
@@ -245,3 +273,52 @@ class SharedManagers:
                 for shared in managers:
                     shared.container.remove()
             self._managers.clear()
+
+
+class SharedPools:
+    """The worker pools of one session that tests with the same pool settings take in turn."""
+
+    def __init__(self, managers: SharedManagers):
+        self.managers = managers
+        self._idle: dict[tuple, list[RemotePool]] = {}
+        self._all: list[RemotePool] = []
+        self._lock = threading.Lock()
+
+    def acquire(self, key: tuple, start: Callable[[], RemotePool], test_name: str = "") -> RemotePool:
+        """Return an idle pool started with ``key``, or start one with ``start``; the caller has it alone."""
+        with self._lock:
+            idle = self._idle.setdefault(key, [])
+            if idle:
+                pool = idle.pop()
+                logger.debug("%s reuses the pool on network %s", test_name or "A test", pool.network_name)
+                return pool
+        pool = start()
+        pool.shared = True
+        with self._lock:
+            self._all.append(pool)
+        return pool
+
+    def release(self, key: tuple, pool: RemotePool) -> None:
+        """Reset the pool's workers for the next test, or remove the pool when it cannot be reused."""
+        problem = pool.reset()
+        if problem is None:
+            with self._lock:
+                self._idle.setdefault(key, []).append(pool)
+            return
+        logger.info("Removing the shared pool on network %s: %s", pool.network_name, problem)
+        self._discard(pool)
+
+    def _discard(self, pool: RemotePool) -> None:
+        with self._lock:
+            if pool in self._all:
+                self._all.remove(pool)
+        self.managers.remove_on_network(pool.network_name)
+        pool.remove()
+
+    def close(self) -> None:
+        """Remove every pool of the session, after the shared managers on their networks."""
+        with self._lock:
+            pools, self._all, self._idle = list(self._all), [], {}
+        for pool in pools:
+            self.managers.remove_on_network(pool.network_name)
+            pool.remove()

@@ -1,7 +1,8 @@
-"""--nni-reuse-manager: tests of one session share a manager container, and their experiments stay isolated."""
+"""--nni-reuse-manager: tests of one session share manager containers and worker pools, and their experiments stay isolated."""
 
 import json
 import math
+import shutil
 from pathlib import Path
 
 import docker
@@ -124,3 +125,94 @@ def test_rebase_moves_every_folder(tmp_path):
     assert rebased.uploads == {"/nni/runs/7/code": code, "/nni/runs/7/tuner": tuner}
     assert prepared.config["trialCodeDirectory"] == "/nni/code"
     assert lease.config_path == "/nni/runs/7/config.yml"
+
+
+# Three remote tests in one session. The first leaves a process and a file on a
+# worker, the second finds both gone and then kills a worker, so the third gets a
+# new pool. Each writes what it saw to REUSE_OUTPUT.
+REMOTE_TESTS = """
+    import json
+    import os
+
+    import pytest
+
+    from pytest_nni_docker.plugin import session_key
+
+    LIST_PROCESSES = "for e in /proc/[0-9]*; do tr '\\\\0' ' ' < $e/cmdline; echo; done"
+
+
+    def record(request, name, pool, result):
+        code, processes = pool.worker(0).exec(["sh", "-c", LIST_PROCESSES])
+        entry = {
+            "session": request.config.stash[session_key].engine().session_id,
+            "network": pool.network_name,
+            "containers": [worker.container.id for worker in pool.workers],
+            "id": result.id,
+            "status": result.status,
+            "succeeded": len(result.succeeded),
+            "workers": sorted({trial.worker for trial in result.trials}),
+            "sums": [trial.final_value == trial.parameters["x"] + trial.parameters["y"] for trial in result.trials],
+            "leftover": pool.worker(0).exec(["test", "-e", "/tmp/nni-experiments/leftover"])[0] == 0,
+            "processes": processes,
+        }
+        with open(os.path.join(os.environ["REUSE_OUTPUT"], name + ".json"), "w") as output:
+            json.dump(entry, output)
+
+
+    @pytest.mark.nni_docker(mode="remote", workers=2, timeout=300)
+    def test_first(nni_experiment, nni_remote_pool, request):
+        result = nni_experiment.run("remote_experiment/config.yml")
+        worker = nni_remote_pool.worker(0)
+        worker.exec(["sh", "-c", "mkdir -p /tmp/nni-experiments && touch /tmp/nni-experiments/leftover"])
+        worker.exec(["sh", "-c", "nohup sleep 613 >/dev/null 2>&1 &"])
+        record(request, "first", nni_remote_pool, result)
+
+
+    @pytest.mark.nni_docker(mode="remote", workers=2, timeout=300)
+    def test_second(nni_experiment, nni_remote_pool, request):
+        result = nni_experiment.run("remote_experiment/config.yml")
+        record(request, "second", nni_remote_pool, result)
+        nni_remote_pool.kill_worker(1)
+
+
+    @pytest.mark.nni_docker(mode="remote", workers=2, timeout=300)
+    def test_third(nni_experiment, nni_remote_pool, request):
+        record(request, "third", nni_remote_pool, nni_experiment.run("remote_experiment/config.yml"))
+"""
+
+
+def test_remote_tests_share_one_pool(pytester, tmp_path, monkeypatch):
+    shutil.copytree(Path(__file__).parent / "remote_experiment", pytester.path / "remote_experiment")
+    pytester.makepyfile(test_inner=REMOTE_TESTS)
+    monkeypatch.setenv("REUSE_OUTPUT", str(tmp_path))
+
+    run = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--nni-reuse-manager", "--nni-require-docker")
+
+    run.assert_outcomes(passed=3)
+    first, second, third = (json.loads((tmp_path / f"{name}.json").read_text()) for name in ("first", "second", "third"))
+    for entry in (first, second, third):
+        assert entry["status"] == "DONE"
+        assert entry["succeeded"] == 4
+        assert entry["workers"] == ["worker-0", "worker-1"]
+        assert all(entry["sums"])
+    assert len({first["id"], second["id"], third["id"]}) == 3
+    # The second test got the first one's workers, reset: the leftover process and file are gone.
+    assert second["containers"] == first["containers"]
+    assert second["network"] == first["network"]
+    assert "sleep 613" in first["processes"]
+    assert first["leftover"]
+    assert "sleep 613" not in second["processes"]
+    assert not second["leftover"]
+    assert any(line.startswith("sshd: /usr/sbin/sshd -D") for line in second["processes"].splitlines())
+    # The second test killed a worker, so the third got a new pool.
+    assert not set(third["containers"]) & set(second["containers"])
+    assert third["network"] != second["network"]
+
+    client = docker.from_env()
+    try:
+        left = client.containers.list(all=True, filters={"label": f"{LABEL_SESSION}={first['session']}"})
+        networks = client.networks.list(filters={"label": f"{LABEL_SESSION}={first['session']}"})
+    finally:
+        client.close()
+    assert left == []
+    assert networks == []
