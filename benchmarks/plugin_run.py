@@ -6,7 +6,7 @@ start of its setup to the end of its teardown and copies the runner's step
 timings (``RunRecord.timings``). It also records the peak memory of the pytest
 process. ``run_plugin`` runs pytest on them and returns what it measured.
 
-Run alone from the repository root: ``python -m benchmarks.plugin_run [--reuse]``.
+Run alone from the repository root: ``python -m benchmarks.plugin_run [--reuse] [--remote]``.
 """
 
 from __future__ import annotations
@@ -64,17 +64,20 @@ import pytest
 CONFIG = {config!r}
 
 
-@pytest.mark.nni_docker(timeout=600)
+@pytest.mark.nni_docker(timeout=600{marker})
 @pytest.mark.parametrize("number", range({tests}))
 def test_experiment(nni_experiment, number):
-    result = nni_experiment.run(CONFIG, maxTrialNumber={trials})
+    result = nni_experiment.run(CONFIG, maxTrialNumber={trials}{overrides})
     assert result.status == "DONE"
     assert len(result.succeeded) == {trials}
 '''
 
 
-def run_plugin(tests: int = 1, trials: int = 8, reuse: bool = False, extra_args: tuple[str, ...] = ()) -> dict:
+def run_plugin(tests: int = 1, trials: int = 8, reuse: bool = False, extra_args: tuple[str, ...] = (),
+               mode: str = "local") -> dict:
     """Run a pytest session of ``tests`` tests, each running the benchmark experiment with ``trials`` trials.
+
+    With ``mode="remote"`` each test runs it on a pool of 2 SSH workers.
 
     Returns ``tests`` (per test: ``test`` seconds and the ``runs`` step
     timings), ``peak_rss_mib`` of the pytest process, and ``process`` (seconds
@@ -85,7 +88,9 @@ def run_plugin(tests: int = 1, trials: int = 8, reuse: bool = False, extra_args:
         root = Path(folder)
         (root / "conftest.py").write_text(_CONFTEST)
         (root / "test_benchmark.py").write_text(textwrap.dedent(_TEST).format(
-            config=str(EXPERIMENT_CONFIG), tests=tests, trials=trials))
+            config=str(EXPERIMENT_CONFIG), tests=tests, trials=trials,
+            marker=', mode="remote", workers=2' if mode == "remote" else "",
+            overrides=', trainingService={"platform": "remote"}' if mode == "remote" else ""))
         output = root / "timings.json"
         environment = {**os.environ, "BENCHMARK_OUTPUT": str(output), "TESTCONTAINERS_RYUK_DISABLED": "true"}
         command = [sys.executable, "-m", "pytest", str(root), "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
@@ -103,4 +108,4 @@ def run_plugin(tests: int = 1, trials: int = 8, reuse: bool = False, extra_args:
 
 
 if __name__ == "__main__":
-    print(json.dumps(run_plugin(reuse="--reuse" in sys.argv), indent=2))
+    print(json.dumps(run_plugin(reuse="--reuse" in sys.argv, mode="remote" if "--remote" in sys.argv else "local"), indent=2))

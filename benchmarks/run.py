@@ -4,7 +4,7 @@ From the repository root, with a Docker daemon and the base image
 ``pytest-nni-docker/debian:bookworm`` present (``make base-images``)::
 
     .venv/bin/python -m benchmarks.run                   # about 7 minutes on 2 cores
-    .venv/bin/python -m benchmarks.run --rounds 3 --suite-rounds 1 --quick-pool
+    .venv/bin/python -m benchmarks.run --rounds 3 --suite-rounds 1 --remote-suite-rounds 1 --quick-pool
 
 It measures, on the experiment in ``benchmarks/experiment`` (8 trials of about
 1 s, 2 at a time):
@@ -16,7 +16,7 @@ It measures, on the experiment in ``benchmarks/experiment`` (8 trials of about
    load. Each pair gives the ratio plugin/bare and the overhead in seconds, and
    each step shows where the difference goes;
 3. a suite of 5 tests with 2 trials each, with and without ``--nni-reuse-manager``,
-   interleaved;
+   interleaved, in local mode and in remote mode (2 SSH workers per test);
 4. the remote pool's start time for 1, 2, 4 and 8 workers, through
    ``benchmarks/pool_start.py`` when that script exists;
 5. the peak memory (max RSS) of the pytest process.
@@ -90,13 +90,16 @@ def measure_pairs(image: str, rounds: int) -> list[dict]:
     return pairs
 
 
-def measure_suites(rounds: int, tests: int, trials: int) -> list[dict]:
-    """Run a suite of ``tests`` tests with and without manager reuse, interleaved."""
+def measure_suites(rounds: int, tests: int, trials: int, mode: str = "local") -> list[dict]:
+    """Run a suite of ``tests`` tests with and without reuse, interleaved.
+
+    In remote mode each test gets a pool of 2 workers, and reuse shares the pool too.
+    """
     suites = []
     for number in range(rounds):
         load = load_average()
         order = (False, True) if number % 2 == 0 else (True, False)
-        measured = {reuse: run_plugin(tests=tests, trials=trials, reuse=reuse) for reuse in order}
+        measured = {reuse: run_plugin(tests=tests, trials=trials, reuse=reuse, mode=mode) for reuse in order}
         suite = {"load": load}
         for reuse, name in ((False, "separate"), (True, "reuse")):
             entries = measured[reuse]["tests"].values()
@@ -107,7 +110,7 @@ def measure_suites(rounds: int, tests: int, trials: int) -> list[dict]:
             suite[name] = {"tests": sum(per_test), "per_test": per_test, "container_steps": container_steps,
                            "process": measured[reuse]["process"], "peak_rss_mib": measured[reuse]["peak_rss_mib"]}
         suite["saved"] = suite["separate"]["tests"] - suite["reuse"]["tests"]
-        print(f"  suite round {number + 1}/{rounds}: load {load:.2f}, separate {suite['separate']['tests']:.2f} s, "
+        print(f"  {mode} suite round {number + 1}/{rounds}: load {load:.2f}, separate {suite['separate']['tests']:.2f} s, "
               f"reuse {suite['reuse']['tests']:.2f} s", flush=True)
         suites.append(suite)
     return suites
@@ -170,13 +173,16 @@ def summarize(report: dict) -> list[str]:
         outside = [pair["plugin_test"] - sum(v for k, v in pair["plugin_steps"].items() if k != "end_noticed_after") for pair in pairs]
         lines.append(f"  {'pytest and fixtures':<18} {0.0:7.2f}  {median(outside):7.2f}  {median(outside):+7.2f}")
         lines.append(f"peak memory of the pytest process: median {median([p['peak_rss_mib'] for p in pairs]):.0f} MiB")
-    for suite_report in report["suites"][:1]:
-        suites = report["suites"]
+    for label, key in (("local", "suites"), ("remote", "remote_suites")):
+        suites = report.get(key) or []
+        if not suites:
+            continue
         separate = median([suite["separate"]["tests"] for suite in suites])
         shared = median([suite["reuse"]["tests"] for suite in suites])
-        lines.append(f"suite of {len(suite_report['separate']['per_test'])} tests: separate containers {separate:.2f} s, "
-                     f"--nni-reuse-manager {shared:.2f} s, saved median {median([s['saved'] for s in suites]):.2f} s")
-        if all("container_steps" in suite["separate"] for suite in suites):
+        lines.append(f"{label} suite of {len(suites[0]['separate']['per_test'])} tests: separate containers {separate:.2f} s, "
+                     f"--nni-reuse-manager {shared:.2f} s, saved median {median([s['saved'] for s in suites]):.2f} s "
+                     f"({len(suites)} rounds)")
+        if label == "local" and all("container_steps" in suite["separate"] for suite in suites):
             lines.append(f"  container start and removal over the suite: separate "
                          f"{median([s['separate']['container_steps'] for s in suites]):.2f} s, reuse "
                          f"{median([s['reuse']['container_steps'] for s in suites]):.2f} s")
@@ -197,6 +203,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--suite-rounds", type=int, default=3, help="suite runs with and without reuse, 0 to skip (default: 3)")
     parser.add_argument("--suite-tests", type=int, default=5, help="tests in the reuse suite (default: 5)")
     parser.add_argument("--suite-trials", type=int, default=2, help="trials per test in the reuse suite (default: 2)")
+    parser.add_argument("--remote-suite-rounds", type=int, default=3,
+                        help="remote-mode suite runs (2 workers per test) with and without reuse, 0 to skip (default: 3)")
     parser.add_argument("--skip-pool", action="store_true", help="do not measure the remote pool's start")
     parser.add_argument("--quick-pool", action="store_true", help="measure the pool's start once per size instead of 3 times")
     parser.add_argument("--max-load", type=float, default=None,
@@ -226,6 +234,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.suite_rounds > 0:
         print(f"Suites of {args.suite_tests} tests with and without --nni-reuse-manager", flush=True)
         report["suites"] = measure_suites(args.suite_rounds, args.suite_tests, args.suite_trials)
+
+    report["remote_suites"] = []
+    if args.remote_suite_rounds > 0:
+        print(f"Remote-mode suites of {args.suite_tests} tests with and without --nni-reuse-manager", flush=True)
+        report["remote_suites"] = measure_suites(args.remote_suite_rounds, args.suite_tests, args.suite_trials, mode="remote")
 
     report["pool"] = {"missing": "skipped with --skip-pool"} if args.skip_pool else measure_pool(args.quick_pool)
     report["load_at_end"] = load_average()
