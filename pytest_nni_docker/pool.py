@@ -160,6 +160,8 @@ class RemotePool:
     imported_on: str = ""
     _import_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _python_path_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    # Threads of when_trials_run. A pool with one still waiting is not shared further.
+    _watchers: list[threading.Thread] = field(default_factory=list, repr=False)
     workers: list[Worker] = field(default_factory=list)
     network: Network | None = None
     python_path: str = ""
@@ -273,7 +275,7 @@ class RemotePool:
                 code, output = worker.exec(["cat", PYTHON_PATH_FILE])
                 self.python_path = output.strip() if code == 0 and output.strip() else "/usr/bin"
         # Every worker runs the same image, so one full import shows that NNI imports
-        # in it. The first worker to start does it, so that it starts early.
+        # in it. The first worker to get here claims it, so the import starts early.
         imports_nni = self.import_on_every_worker or self._claim_import(worker)
 
         def ready() -> bool:
@@ -314,16 +316,25 @@ class RemotePool:
         workers and delete their experiment folders. Return why the pool cannot be reused, or None."""
         if self.lost:
             return f"workers {', '.join(sorted(self.lost))} were killed or stopped"
+        if any(watcher.is_alive() for watcher in self._watchers):
+            return "an action of when_trials_run still waits for trials"
         stopped = [worker.alias for worker in self.workers if not worker.is_running()]
         if stopped:
             return f"workers {', '.join(stopped)} stopped running"
+        def reset_worker(worker: Worker) -> str | None:
+            try:
+                code, output = worker.exec(["sh", "-c", _RESET_SCRIPT])
+            except ContainerError as error:
+                return f"resetting worker {worker.alias} failed: {error}"
+            return None if code == 0 else f"resetting worker {worker.alias} failed (exit {code}): {output.strip()[-300:]}"
+
         with ThreadPoolExecutor(max_workers=len(self.workers) or 1) as executor:
-            outcomes = list(executor.map(lambda worker: worker.exec(["sh", "-c", _RESET_SCRIPT]), self.workers))
-        for worker, (code, output) in zip(self.workers, outcomes):
-            if code != 0:
-                return f"resetting worker {worker.alias} failed (exit {code}): {output.strip()[-300:]}"
+            problems = [problem for problem in executor.map(reset_worker, self.workers) if problem]
+        if problems:
+            return "; ".join(problems)
         self._trial_folders.clear()
         self._cancelled.clear()
+        self._watchers.clear()
         self._manager = None
         self._last_liveness_check = 0.0
         return None
@@ -381,8 +392,6 @@ class RemotePool:
         A test uses it to lose a worker mid-run: ``pool.when_trials_run(lambda:
         pool.kill_worker(0), on_worker=0)`` before ``nni_experiment.run(...)``.
         """
-        import threading
-
         worker = self.worker(on_worker)
 
         def running_trials() -> bool:
@@ -397,7 +406,9 @@ class RemotePool:
                 return
             run()
 
-        threading.Thread(target=watch, name=f"lose-{worker.alias}", daemon=True).start()
+        watcher = threading.Thread(target=watch, name=f"lose-{worker.alias}", daemon=True)
+        self._watchers.append(watcher)
+        watcher.start()
 
     # The training service protocol ------------------------------------------
 

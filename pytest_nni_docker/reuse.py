@@ -18,7 +18,7 @@ Remote-mode tests share worker pools the same way: a test whose pool settings
 match those of a finished test gets that test's pool, and its experiments run in a
 shared manager container on the pool's network. A pool serves one test at a time.
 When the test ends, every process on the workers but sshd is killed and the
-workers' experiment folders are deleted; a pool that lost a worker is removed
+workers' experiment folders are deleted. A pool that lost a worker is removed
 instead. Other changes a test makes to a worker's files stay for the next test.
 
 The keep option and a manager on this host always get containers of their own:

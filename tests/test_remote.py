@@ -169,7 +169,7 @@ def _image_with_broken_nni(worker_image: str) -> str:
 
 @pytest.mark.nni_docker(mode="remote", workers=1)
 @pytest.mark.parametrize("every", [False, True], ids=["one-import", "import-on-every-worker"])
-def test_pool_with_broken_nni_fails_at_once(nni_remote_pool, nni_ssh_credentials, every):
+def test_broken_nni_import_fails_start(nni_remote_pool, nni_ssh_credentials, every):
     """A worker image whose NNI does not import fails the start with the import error, without waiting for the timeout."""
     tag = _image_with_broken_nni(nni_remote_pool.image)
     engine = Engine()
@@ -193,7 +193,7 @@ def test_pool_with_broken_nni_fails_at_once(nni_remote_pool, nni_ssh_credentials
 
 
 @pytest.mark.nni_docker(mode="remote", workers=1)
-def test_pool_of_other_nni_version_fails_at_once(nni_remote_pool, nni_ssh_credentials):
+def test_other_nni_version_fails_start(nni_remote_pool, nni_ssh_credentials):
     """Workers with NNI 3.0 in a pool that expects 2.10.1: the start fails naming both versions."""
     engine = Engine()
     pool = RemotePool(engine, nni_remote_pool.image, "2.10.1", nni_ssh_credentials, size=2, test_name="other-version")

@@ -3,12 +3,14 @@
 import json
 import math
 import shutil
+import threading
 from pathlib import Path
 
 import docker
 
 from pytest_nni_docker.config import CONTAINER_ROOT, prepare_experiment
 from pytest_nni_docker.engine import LABEL_SESSION
+from pytest_nni_docker.pool import RemotePool
 from pytest_nni_docker.reuse import Lease
 
 DATA = Path(__file__).parent / "data"
@@ -216,3 +218,25 @@ def test_remote_tests_share_one_pool(pytester, tmp_path, monkeypatch):
         client.close()
     assert left == []
     assert networks == []
+
+
+def test_reset_rejects_lost_or_waiting_pool():
+    """``reset`` refuses a pool that lost a worker or whose ``when_trials_run`` action still waits.
+
+    No containers: both reasons are decided before the workers are touched.
+    """
+    pool = RemotePool(engine=None, image="unused", nni_version="3.0", credentials=None)
+    pool.lost.add("worker-1")
+    assert pool.reset() == "workers worker-1 were killed or stopped"
+
+    pool.lost.clear()
+    release = threading.Event()
+    waiting = threading.Thread(target=release.wait, daemon=True)
+    waiting.start()
+    pool._watchers.append(waiting)
+    try:
+        assert pool.reset() == "an action of when_trials_run still waits for trials"
+    finally:
+        release.set()
+        waiting.join()
+    assert pool.reset() is None
