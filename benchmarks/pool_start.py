@@ -1,9 +1,10 @@
 """Measure how long a remote-mode pool of SSH workers takes to start.
 
 Starts pools of 1, 2, 4 and 8 workers several times each and prints the median
-time from ``RemotePool.start`` to every worker being ready (an SSH login that
-finds NNI, and one of them imports it). Workers start in parallel, so the time should grow little with
-the pool size. Every pool is removed before the next starts.
+time from ``RemotePool.start`` to every worker being ready: an SSH login that
+finds NNI, and on one worker imports it. Workers start in parallel, so the time
+should grow little with the pool size. Every pool is removed before the next
+starts.
 
     .venv/bin/python benchmarks/pool_start.py [--runs 5] [--sizes 1 2 4 8] [--nni-version 3.0]
 """
