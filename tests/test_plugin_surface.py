@@ -93,6 +93,8 @@ def test_impossible_option_is_usage_error(pytester, option, message):
         ("nni_docker(nni_version='2.0')", "*NNI version '2.0' is not supported*"),
         ("nni_docker('3.0')", "*takes keyword arguments only*"),
         ("nni_docker(gpus='banana')", "*gpus must be \"all\", a count, or device ids*not 'banana'*"),
+        ("nni_docker(mode='remote', import_on_every_worker='yes')", "*import_on_every_worker must be True or False, not 'yes'*"),
+        ("nni_docker(keep=1)", "*keep must be True or False, not 1*"),
     ],
 )
 def test_bad_marker_argument_fails_before_containers(pytester, marker, message):
