@@ -16,6 +16,7 @@ END_STATES: dict[str, str] = {
     "tuner_no_more_trial": "finished: the tuner ran out of parameters (TUNER_NO_MORE_TRIAL) and no trial is waiting or running",
     "error": "failed: NNI reported ERROR, a failure of NNI itself (tuner, assessor, dispatcher or training service), not of a trial",
     "dispatcher_failed": "failed: the tuner or assessor raised an exception in NNI's dispatcher, a failure of NNI itself, not of a trial",
+    "stopped": "failed: NNI stopped the experiment by itself, for example because its training service failed to start",
     "manager_died": "failed: the NNI manager process died, so its REST API stopped responding",
     "rest_error": "failed: the NNI manager's REST API kept returning HTTP errors",
     "no_progress": "failed: the status, job statistics and metrics did not change for the no-progress period",
@@ -83,22 +84,47 @@ def dispatcher_hint(dispatcher_log: str, parameters_bug: bool) -> str | None:
 _SSH_LOGIN_FAILED = "All configured authentication methods failed"
 
 
+_SSH_LOGIN_HINT = (
+    "NNI's manager could not log in to a remote worker over SSH. Check the machineList credentials (user, "
+    "sshKeyFile or password) and that the worker's sshd accepts them. NNI 2.10's SSH client signs RSA keys "
+    "with SHA-1, which OpenSSH 8.8 and later reject unless ssh-rsa is enabled."
+)
+
+
 def manager_crash(nnictl_stderr: str) -> str | None:
     """Return the error that ended NNI's Node.js manager, from nnictl_stderr.log, with a hint; or None."""
     error_line = next((line.strip() for line in nnictl_stderr.splitlines() if re.match(r"^\w*Error: ", line.strip())), None)
     if error_line is None:
         return None
     if _SSH_LOGIN_FAILED in error_line:
-        return (f"{error_line}. NNI's manager could not log in to a remote worker over SSH. Check the machineList "
-                "credentials (user, sshKeyFile or password) and that the worker's sshd accepts them; NNI 2.10's SSH "
-                "client signs RSA keys with SHA-1, which OpenSSH 8.8 and later reject unless ssh-rsa is enabled.")
+        return f"{error_line}. {_SSH_LOGIN_HINT}"
     return error_line
 
 
+def manager_error_hint(errors: list[str]) -> str | None:
+    """Return advice for the errors of ``manager_errors``, or None when none of them is known."""
+    if any(_SSH_LOGIN_FAILED in error for error in errors):
+        return _SSH_LOGIN_HINT
+    return None
+
+
+def manager_errors(nnimanager_log: str, limit: int = 5) -> list[str]:
+    """Return the last ``limit`` distinct ERROR and CRITICAL messages of nnimanager.log, oldest first."""
+    messages: list[str] = []
+    for line in nnimanager_log.splitlines():
+        match = _LOG_LINE.match(line)
+        if match and match["level"] in ("ERROR", "CRITICAL"):
+            message = f"({match['logger']}) {match['message'].strip()}"
+            if message in messages:
+                messages.remove(message)
+            messages.append(message)
+    return messages[-limit:]
+
+
 def format_statistics(statistics: dict[str, int]) -> str:
-    """Return job statistics as text such as ``RUNNING 2, SUCCEEDED 1``, or ``no trials``."""
+    """Return job statistics as text such as ``RUNNING 2, SUCCEEDED 1``, or ``none``."""
     if not statistics:
-        return "no trials"
+        return "none"
     return ", ".join(f"{status} {number}" for status, number in sorted(statistics.items()))
 
 

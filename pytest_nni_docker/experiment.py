@@ -30,6 +30,8 @@ from pytest_nni_docker.diagnosis import (
     dispatcher_hint,
     format_statistics,
     manager_crash,
+    manager_error_hint,
+    manager_errors,
     trial_hint,
 )
 from pytest_nni_docker.engine import Engine
@@ -346,6 +348,12 @@ class ExperimentRunner:
                                         f"NNI reported ERROR: {errors}. This is a failure of NNI itself (tuner, assessor, "
                                         "dispatcher or training service), not of a trial. See nnimanager.log and "
                                         "dispatcher.log below.", "error")
+                if status in ("STOPPING", "STOPPED"):
+                    # The plugin stops an experiment only after this loop, so NNI stopped it
+                    # by itself, as it does when its training service fails to start.
+                    raise self._failure(manager, client, experiment_id,
+                                        f"NNI stopped the experiment by itself (status {status}) before it finished. "
+                                        "See nnimanager.log below.", "stopped")
                 if status == "INITIALIZING":
                     stats = {}
                 else:
@@ -410,13 +418,13 @@ class ExperimentRunner:
                 statistics = format_statistics(dict(last_fingerprint[1])) if last_fingerprint else "none"
                 raise self._failure(manager, client, experiment_id,
                                     f"No progress for {options.no_progress_timeout:.0f} s: the experiment stayed {status} "
-                                    f"with trials {statistics} and no new metric. Raise no_progress_timeout "
+                                    f"(trials: {statistics}) with no new metric. Raise no_progress_timeout "
                                     "(--nni-no-progress-timeout or the marker's no_progress_timeout=) if trials run longer "
                                     "than that without reporting a metric.", "no_progress")
             if time.time() > deadline:
                 raise self._failure(manager, client, experiment_id,
                                     f"Timed out after {options.timeout:.0f} s while the experiment was {status} "
-                                    f"with trials {format_statistics(dict(last_fingerprint[1])) if last_fingerprint else 'none'}. "
+                                    f"(trials: {format_statistics(dict(last_fingerprint[1])) if last_fingerprint else 'none'}). "
                                     "Raise the timeout (--nni-timeout or the marker's timeout=) or make the experiment smaller.",
                                     "timeout")
             time.sleep(options.poll_interval)
@@ -605,8 +613,10 @@ class ExperimentRunner:
     def _failure(self, manager: NniContainer, client: NniRestClient, experiment_id: str, message: str, reason: str) -> ExperimentFailed:
         """Build an ``ExperimentFailed`` with the manager's logs and the failed trials' stderr."""
         evidence: dict[str, str] = {}
+        manager_log = ""
         try:
-            evidence["nnimanager.log (tail)"] = _tail(self._manager_log(manager, experiment_id, "nnimanager.log"), EVIDENCE_TAIL_LINES)
+            manager_log = self._manager_log(manager, experiment_id, "nnimanager.log")
+            evidence["nnimanager.log (tail)"] = _tail(manager_log, EVIDENCE_TAIL_LINES)
             evidence["dispatcher.log (tail)"] = _tail(self._manager_log(manager, experiment_id, "dispatcher.log"), EVIDENCE_TAIL_LINES)
         except (ContainerError, NniDockerError) as error:
             evidence["manager logs"] = f"unavailable: {error}"
@@ -641,8 +651,16 @@ class ExperimentRunner:
             if crash:
                 message += f"\nThe manager process failed with: {crash}"
         evidence = {title: text for title, text in evidence.items() if text.strip()}
+        # The errors NNI logged name the cause, such as a training service that could
+        # not log in to a worker, while the log's last lines are often follow-up noise.
+        errors = manager_errors(manager_log) if reason in ("stopped", "manager_died", "error") else []
+        if errors:
+            message += "\nErrors in nnimanager.log:\n" + "\n".join(f"  {error}" for error in errors)
+            hint = manager_error_hint(errors)
+            if hint and hint not in message:
+                message += f"\nHint: {hint}"
         tail = evidence.get("nnimanager.log (tail)", "")
-        if reason == "manager_died" and tail:
+        if reason == "manager_died" and tail and not errors:
             message += "\nLast lines of nnimanager.log:\n" + _tail(tail, 10)
         return ExperimentFailed(message, reason=reason, evidence=evidence)
 

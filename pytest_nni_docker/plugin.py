@@ -87,7 +87,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def _option(config: pytest.Config, name: str) -> Any:
     value = config.getoption(name)
-    return config.getini(name) if value is None else value
+    if value is not None:
+        return value
+    try:
+        return config.getini(name)
+    except (ValueError, pytest.UsageError) as error:
+        # pytest raises one of these for a bool ini value such as "maybe", by version.
+        raise pytest.UsageError(f"The ini key {name} is invalid: {error}. Use true or false.") from None
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -294,12 +300,37 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
         signal.signal(signal.SIGTERM, interrupt)
     session.config.stash[session_key].default_settings  # noqa: B018 - bad options fail before collection
+    reuse.reuse_enabled(session.config)
+    _option(session.config, "nni_require_docker")
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     nni_session = session.config.stash.get(session_key, None)
-    if nni_session is not None:
+    if nni_session is None:
+        return
+    # A second Ctrl-C while the session's containers are removed would leave them
+    # to the next run, so interrupts wait until the removal ends.
+    with _interrupts_deferred():
         nni_session.cleanup()
+
+
+@contextmanager
+def _interrupts_deferred() -> Iterator[None]:
+    """Ignore SIGINT and SIGTERM inside the block, and log the ones that came."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
+    for number in previous:
+        signal.signal(number, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+    if received:
+        logger.warning("Ignored signal %d until the session's containers were removed.", received[-1])
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

@@ -40,7 +40,7 @@ from pytest_nni_docker.errors import ContainerError, NniDockerError
 from pytest_nni_docker.images import IMAGE_ETC, PYTHON_PATH_FILE
 from pytest_nni_docker.polling import wait_for
 from pytest_nni_docker.results import Trial
-from pytest_nni_docker.ssh import REDACTED, Credentials, check_login
+from pytest_nni_docker.ssh import REDACTED, Credentials, NniVersionMismatch, check_login
 
 logger = logging.getLogger(__name__)
 
@@ -293,11 +293,13 @@ class RemotePool:
                 "Check that the worker image has sshd and NNI, or raise ready_timeout."
             ) from None
         except RuntimeError as error:
-            raise PoolError(
-                f"Worker {worker.name} is not usable: {self.credentials.redact(str(error))}\n"
-                f"The worker image needs NNI {self.nni_version} for the Python in {self.python_path}: build it from an "
-                f"NNI {self.nni_version} image, or set nni_version to the NNI version the image has."
-            ) from None
+            if isinstance(error, NniVersionMismatch):
+                hint = (f"Build the worker image from an NNI {self.nni_version} image, or set nni_version to the NNI "
+                        "version the image has.")
+            else:
+                hint = (f"Check that `{self.python_path}/python -c \"import nni\"` works in the image, for example "
+                        "with docker run, and that NNI's dependencies are installed.")
+            raise PoolError(f"Worker {worker.name} is not usable: {self.credentials.redact(str(error))}\n{hint}") from None
 
     def _claim_import(self, worker: Worker) -> bool:
         """Return True for the one worker whose readiness check imports NNI."""

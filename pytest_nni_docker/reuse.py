@@ -122,7 +122,12 @@ def add_options(group: Any, parser: pytest.Parser) -> None:
 def reuse_enabled(config: pytest.Config) -> bool:
     """Return whether the command line or the ini file turns manager reuse on."""
     value = config.getoption("nni_reuse_manager")
-    return bool(config.getini("nni_reuse_manager") if value is None else value)
+    if value is not None:
+        return bool(value)
+    try:
+        return bool(config.getini("nni_reuse_manager"))
+    except (ValueError, pytest.UsageError) as error:
+        raise pytest.UsageError(f"The ini key nni_reuse_manager is invalid: {error}. Use true or false.") from None
 
 
 def _rebase_text(text: str, root: str) -> str:

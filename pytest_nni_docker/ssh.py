@@ -188,8 +188,12 @@ def check_login(host: str, port: int, credentials: Credentials, python_path: str
     if code != 0:
         raise RuntimeError(f"{what} over SSH on {host}:{port} failed (exit {code}): {output.strip()[-500:]}")
     if not versions_match(found, nni_version):
-        raise RuntimeError(f"The worker on {host}:{port} has NNI {found}, expected {nni_version}.")
+        raise NniVersionMismatch(f"The worker on {host}:{port} has NNI {found}, expected {nni_version}.")
     return True
+
+
+class NniVersionMismatch(RuntimeError):
+    """The worker's NNI is another version than the expected one."""
 
 
 def versions_match(found: str, expected: str) -> bool:

@@ -1,6 +1,6 @@
 """Hints for known NNI failures, read from real log text."""
 
-from pytest_nni_docker.diagnosis import dispatcher_failure, dispatcher_hint, manager_crash
+from pytest_nni_docker.diagnosis import dispatcher_failure, dispatcher_hint, manager_crash, manager_error_hint, manager_errors
 
 # dispatcher.log of a real NNI 3.0 run: TPE at trialConcurrency 2, where a trial
 # was handed another trial's parameters.
@@ -70,3 +70,25 @@ def test_other_manager_crash_is_returned_as_is():
 
 def test_no_crash_in_clean_stderr():
     assert manager_crash("Experiment abc start: 2026-12-04\n") is None
+
+
+# nnimanager.log of NNI 3.0 after a worker rejected the manager's SSH key.
+REJECTED_LOGIN_LOG = """\
+[2026-12-04 23:02:11] INFO (NNIManager) Change NNIManager status from: INITIALIZED to: RUNNING
+[2026-12-04 23:02:12] ERROR (TrainingServiceCompat) Training srevice initialize failed: Error: All configured authentication methods failed
+[2026-12-04 23:02:12] INFO (NNIManager) Change NNIManager status from: RUNNING to: STOPPING
+[2026-12-04 23:02:13] ERROR (NNIDataStore) Error: SQLITE_MISUSE: Database is closed
+[2026-12-04 23:02:13] ERROR (NNIDataStore) Error: SQLITE_MISUSE: Database is closed
+"""
+
+
+def test_manager_errors_keep_distinct_messages():
+    errors = manager_errors(REJECTED_LOGIN_LOG)
+
+    assert errors == [
+        "(TrainingServiceCompat) Training srevice initialize failed: Error: All configured authentication methods failed",
+        "(NNIDataStore) Error: SQLITE_MISUSE: Database is closed",
+    ]
+    assert "could not log in to a remote worker over SSH" in manager_error_hint(errors)
+    assert manager_error_hint(errors[1:]) is None
+    assert manager_errors("[2026-12-04 23:02:11] INFO (NNIManager) started") == []

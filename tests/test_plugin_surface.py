@@ -1,5 +1,8 @@
 """The pytest surface as users meet it: marker, options, skip without Docker, early errors."""
 
+import os
+import signal
+
 import pytest
 
 MARKED_TEST = """
@@ -163,3 +166,29 @@ def test_unknown_run_override_names_the_closest_key(pytester):
 
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*run() got the keyword argument maxTrialNumbr=2*Did you mean maxTrialNumber?*"])
+
+
+@pytest.mark.parametrize("key", ["nni_reuse_manager", "nni_keep", "nni_require_docker"])
+def test_bad_bool_ini_names_key(pytester, key):
+    pytester.makeini(f"[pytest]\n{key} = maybe\n")
+    pytester.makepyfile("def test_plain():\n    pass\n")
+
+    result = pytester.runpytest()
+
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*The ini key {key} is invalid: invalid truth value 'maybe'. Use true or false.*"])
+
+
+def test_interrupt_during_cleanup_is_deferred():
+    """SIGINT and SIGTERM sent while the session's containers are removed do not stop the removal."""
+    from pytest_nni_docker.plugin import _interrupts_deferred
+
+    finished = False
+    handlers = (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM))
+    with _interrupts_deferred():
+        os.kill(os.getpid(), signal.SIGINT)
+        os.kill(os.getpid(), signal.SIGTERM)
+        finished = True
+
+    assert finished
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == handlers

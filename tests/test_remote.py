@@ -16,6 +16,7 @@ import pytest
 
 from pytest_nni_docker import host_manager
 from pytest_nni_docker.engine import LABEL_PLUGIN, LABEL_SESSION, Engine
+from pytest_nni_docker.errors import ExperimentFailed
 from pytest_nni_docker.images import PYTHON_PATH_FILE
 from pytest_nni_docker.pool import PoolError, RemotePool
 from pytest_nni_docker.ssh import check_login, run_command
@@ -188,6 +189,7 @@ def test_broken_nni_import_fails_start(nni_remote_pool, nni_ssh_credentials, eve
     print(f"\n{message}")
     assert "is not usable" in message
     assert "NNI broken on purpose by the test" in message
+    assert "/opt/nni/bin/python -c \"import nni\"` works in the image" in message
     assert "Timed out" not in message
     assert remaining == []
 
@@ -204,7 +206,7 @@ def test_other_nni_version_fails_start(nni_remote_pool, nni_ssh_credentials):
         pool.remove()
         engine.remove_session_objects()
     assert "Timed out" not in str(caught.value)
-    assert "set nni_version to the NNI version the image has" in str(caught.value)
+    assert "Build the worker image from an NNI 2.10.1 image, or set nni_version" in str(caught.value)
 
 
 def test_pool_leaves_nothing_behind(pytester):
@@ -287,3 +289,20 @@ def test_host_manager_skipped_without_nni(pytester):
     result.assert_outcomes(skipped=1)
     result.stdout.fnmatch_lines(["*NNI is not installed on this host*pip install nni==3.0*"])
 
+
+
+@pytest.mark.nni_docker(mode="remote", workers=1, timeout=TIMEOUT)
+def test_rejected_ssh_login_names_cause(nni_experiment, nni_remote_pool):
+    """A worker that no longer accepts the key: NNI stops the experiment, and the failure names the SSH error."""
+    code, output = nni_remote_pool.worker(0).exec(["sh", "-c", ": > /root/.ssh/authorized_keys"])
+    assert code == 0, output
+
+    with pytest.raises(ExperimentFailed) as caught:
+        nni_experiment.run(CONFIG)
+
+    message = str(caught.value)
+    print(f"\n{message}")
+    assert caught.value.reason == "stopped"
+    assert "NNI stopped the experiment by itself" in message
+    assert "All configured authentication methods failed" in message
+    assert "could not log in to a remote worker over SSH" in message
