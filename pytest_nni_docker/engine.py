@@ -220,7 +220,11 @@ class Engine:
                 except docker.errors.NotFound:
                     pass
                 except docker.errors.APIError as error:
-                    logger.warning("Failed to remove container %s: %s", container.name, error)
+                    # 409: another process (a pytest-xdist worker) is removing it right now.
+                    if error.status_code == 409 and "already in progress" in str(error):
+                        logger.debug("Container %s is being removed by another process", container.name)
+                    else:
+                        logger.warning("Failed to remove container %s: %s", container.name, error)
 
         for network in self.client.networks.list(filters=selector):
             if kept == "only":
