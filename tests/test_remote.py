@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import stat
 import textwrap
+import time
 import uuid
 from pathlib import Path
 
@@ -83,9 +84,21 @@ def test_host_manager(nni_experiment, nni_remote_pool):
 def test_killed_worker_ends_experiment(nni_experiment, nni_remote_pool, nni_version):
     nni_remote_pool.when_trials_run(lambda: nni_remote_pool.kill_worker(0), on_worker=0)
 
-    result = nni_experiment.run(CONFIG, searchSpace={"x": {"_type": "choice", "_value": [1, 2, 3, 4]},
-                                                     "y": {"_type": "choice", "_value": [10, 20]},
-                                                     "seconds": {"_type": "choice", "_value": [4.0]}})
+    started = time.monotonic()
+    try:
+        result = nni_experiment.run(CONFIG, searchSpace={"x": {"_type": "choice", "_value": [1, 2, 3, 4]},
+                                                         "y": {"_type": "choice", "_value": [10, 20]},
+                                                         "seconds": {"_type": "choice", "_value": [4.0]}})
+    except ExperimentFailed as error:
+        # NNI 3.0's manager process sometimes dies of the killed worker's SSH
+        # connection reset (an unhandled ECONNRESET in NNI). The plugin's part is to
+        # end the run at once and name the cause.
+        if nni_version != "3.0" or error.reason != "manager_died" or "ECONNRESET" not in str(error):
+            raise
+        assert nni_remote_pool.lost == {"worker-0"}
+        assert error.result is not None
+        assert time.monotonic() - started < TIMEOUT
+        pytest.xfail("NNI 3.0's manager died of the lost worker's ECONNRESET; the plugin reported manager_died")
 
     # NNI 2.10 may have sent every trial to the lost worker, and then ends in
     # NO_MORE_TRIAL with no trial left to run.
