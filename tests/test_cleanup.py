@@ -66,11 +66,24 @@ def start_child(pytester, source: str, *args: str) -> subprocess.Popen:
     """Start pytest on ``source`` in a child process, as a user runs it; the Ryuk reaper is not configured."""
     pytester.makepyfile(test_child=source)
     environment = {key: value for key, value in os.environ.items() if not key.startswith(("TESTCONTAINERS_", "PYTEST_XDIST"))}
+    # faulthandler prints every thread's stack on SIGABRT, which stop_child sends to a child that hangs.
     return subprocess.Popen(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:xdist", *args, "test_child.py"],
+        [sys.executable, "-X", "faulthandler", "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:xdist", *args,
+         "test_child.py"],
         cwd=pytester.path, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         start_new_session=True,
     )
+
+
+def finish_child(child: subprocess.Popen, timeout: float = 90) -> str:
+    """Return the child's output once it exits; fail with its threads' stacks when it does not exit in time."""
+    try:
+        output, _ = child.communicate(timeout=timeout)
+        return output
+    except subprocess.TimeoutExpired:
+        os.kill(child.pid, signal.SIGABRT)
+        output, _ = child.communicate(timeout=30)
+        pytest.fail(f"The child run did not exit within {timeout} s. Its output and stacks:\n{output[-6000:]}")
 
 
 def wait_for_running_manager(client, pid: int, timeout: float = 120) -> None:
@@ -111,7 +124,7 @@ def test_sigint_mid_experiment_removes_all(pytester, docker_client):
     try:
         wait_for_running_manager(docker_client, child.pid)
         os.kill(child.pid, signal.SIGINT)
-        output, _ = child.communicate(timeout=90)
+        output = finish_child(child)
     finally:
         if child.poll() is None:
             os.killpg(child.pid, signal.SIGKILL)
@@ -127,7 +140,7 @@ def test_sigterm_mid_experiment_removes_all(pytester, docker_client):
     try:
         wait_for_running_manager(docker_client, child.pid)
         os.kill(child.pid, signal.SIGTERM)
-        child.communicate(timeout=90)
+        finish_child(child)
     finally:
         if child.poll() is None:
             os.killpg(child.pid, signal.SIGKILL)

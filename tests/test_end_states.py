@@ -48,13 +48,16 @@ def show(error: ExperimentFailed) -> str:
 
 @pytest.mark.nni_docker(timeout=300)
 def test_done_when_every_trial_failed(nni_experiment):
-    """NNI reports DONE even when every trial failed, and the result shows each failure."""
+    """NNI finishes even when every trial failed, and the result shows each failure.
+
+    NNI reports NO_MORE_TRIAL with no trial left to run shortly before DONE. A
+    poll that comes in between ends the run there, which CI saw once.
+    """
     space = {"x": {"_type": "choice", "_value": [0.2, 0.8]}, "fail": {"_type": "choice", "_value": [True]}}
 
     result = nni_experiment.run(config(searchSpace=space))
 
-    assert result.status == "DONE"
-    assert result.end_reason == "done"
+    assert (result.status, result.end_reason) in {("DONE", "done"), ("NO_MORE_TRIAL", "no_more_trial")}
     assert len(result.failed) == 2
     assert result.succeeded == []
     for trial in result.failed:
