@@ -71,8 +71,17 @@ def start_child(pytester, source: str, *args: str) -> subprocess.Popen:
         [sys.executable, "-X", "faulthandler", "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:xdist", *args,
          "test_child.py"],
         cwd=pytester.path, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        start_new_session=True,
+        start_new_session=True, preexec_fn=_default_sigint,
     )
+
+
+def _default_sigint() -> None:
+    """Give the child the default SIGINT action, as in a terminal.
+
+    A suite started in the background by a shell without job control inherits
+    SIGINT ignored, and Python then never turns Ctrl-C into KeyboardInterrupt.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def finish_child(child: subprocess.Popen, timeout: float = 90) -> str:

@@ -58,7 +58,10 @@ def test_cell_runs_remote(nni_experiment, nni_remote_pool, cell):
     assert result.status == "DONE"
     assert len(result.succeeded) == 4, [(t.id, t.status, t.worker, t.stderr[-500:]) for t in result.trials]
     assert result.nni_version.startswith(cell.nni_version)
-    assert {t.worker for t in result.trials} == {w.alias for w in nni_remote_pool.workers}
+    # NNI 2.10 can run all 4 short trials on the worker whose environment starts
+    # first, so this checks where trials ran, and tests/test_remote.py the spread.
+    assert {t.worker for t in result.trials} <= {w.alias for w in nni_remote_pool.workers}
+    assert None not in {t.worker for t in result.trials}
     for worker in nni_remote_pool.workers:
         code, output = worker.exec(["sh", "-c", WORKER_PYTHON])
         assert code == 0, output
