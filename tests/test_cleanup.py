@@ -66,7 +66,7 @@ def start_child(pytester, source: str, *args: str) -> subprocess.Popen:
     """Start pytest on ``source`` in a child process, as a user runs it; the Ryuk reaper is not configured."""
     pytester.makepyfile(test_child=source)
     environment = {key: value for key, value in os.environ.items() if not key.startswith(("TESTCONTAINERS_", "PYTEST_XDIST"))}
-    # faulthandler prints every thread's stack on SIGABRT, which stop_child sends to a child that hangs.
+    # faulthandler prints every thread's stack on SIGABRT, which finish_child sends to a child that hangs.
     return subprocess.Popen(
         [sys.executable, "-X", "faulthandler", "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:xdist", *args,
          "test_child.py"],
@@ -85,7 +85,7 @@ def _default_sigint() -> None:
 
 
 def finish_child(child: subprocess.Popen, timeout: float = 90) -> str:
-    """Return the child's output once it exits; fail with its threads' stacks when it does not exit in time."""
+    """Return the child's output once it exits. Fail with its threads' stacks when it does not exit in time."""
     try:
         output, _ = child.communicate(timeout=timeout)
         return output
