@@ -126,36 +126,32 @@ def test_sigkill_leftovers_removed_by_next_run(pytester, docker_client):
     assert objects_of_owner(docker_client, killed.pid) == []
 
 
-def test_sigint_mid_experiment_removes_all(pytester, docker_client):
-    """Ctrl-C sends SIGINT; pytest turns it into KeyboardInterrupt and the plugin cleans up."""
+def interrupt_child(pytester, docker_client, signum: int) -> tuple[int, str]:
+    """Start the slow test in a child run, send it ``signum`` while its manager runs; return its pid and output."""
     shutil.copytree(CASES, pytester.path / "cases")
     child = start_child(pytester, SLOW_TEST)
     try:
         wait_for_running_manager(docker_client, child.pid)
-        os.kill(child.pid, signal.SIGINT)
-        output = finish_child(child)
+        os.kill(child.pid, signum)
+        return child.pid, finish_child(child)
     finally:
         if child.poll() is None:
             os.killpg(child.pid, signal.SIGKILL)
             child.wait(timeout=30)
 
+
+def test_sigint_mid_experiment_removes_all(pytester, docker_client):
+    """Ctrl-C sends SIGINT; pytest turns it into KeyboardInterrupt and the plugin cleans up."""
+    pid, output = interrupt_child(pytester, docker_client, signal.SIGINT)
+
     assert "KeyboardInterrupt" in output
-    assert objects_of_owner(docker_client, child.pid) == []
+    assert objects_of_owner(docker_client, pid) == []
 
 
 def test_sigterm_mid_experiment_removes_all(pytester, docker_client):
-    shutil.copytree(CASES, pytester.path / "cases")
-    child = start_child(pytester, SLOW_TEST)
-    try:
-        wait_for_running_manager(docker_client, child.pid)
-        os.kill(child.pid, signal.SIGTERM)
-        finish_child(child)
-    finally:
-        if child.poll() is None:
-            os.killpg(child.pid, signal.SIGKILL)
-            child.wait(timeout=30)
+    pid, _ = interrupt_child(pytester, docker_client, signal.SIGTERM)
 
-    assert objects_of_owner(docker_client, child.pid) == []
+    assert objects_of_owner(docker_client, pid) == []
 
 
 def test_keep_option_keeps_failed_test(pytester, docker_client):

@@ -57,6 +57,18 @@ INNER_TESTS = """
 """
 
 
+def session_objects(session_id: str) -> tuple[list[str], list[str]]:
+    """Return the names of the containers and networks that the test session ``session_id`` left."""
+    client = docker.from_env()
+    try:
+        selector = {"label": f"{LABEL_SESSION}={session_id}"}
+        containers = [container.name for container in client.containers.list(all=True, filters=selector)]
+        networks = [network.name for network in client.networks.list(filters=selector)]
+    finally:
+        client.close()
+    return containers, networks
+
+
 def _write_experiment(folder, sign):
     folder.mkdir()
     trial = (KNOWN_FUNCTION / "trial.py").read_text()
@@ -95,13 +107,8 @@ def test_two_tests_share_one_manager(pytester, tmp_path, monkeypatch):
     assert first["id"] not in second["listing"]
     assert second["id"] not in second["listing"]
 
-    client = docker.from_env()
-    try:
-        left = client.containers.list(all=True, filters={"label": f"{LABEL_SESSION}={first['session']}"})
-        networks = client.networks.list(filters={"label": f"{LABEL_SESSION}={first['session']}"})
-    finally:
-        client.close()
-    assert left == []
+    containers, networks = session_objects(first["session"])
+    assert containers == []
     assert networks == []
 
 
@@ -210,13 +217,8 @@ def test_remote_tests_share_one_pool(pytester, tmp_path, monkeypatch):
     assert not set(third["containers"]) & set(second["containers"])
     assert third["network"] != second["network"]
 
-    client = docker.from_env()
-    try:
-        left = client.containers.list(all=True, filters={"label": f"{LABEL_SESSION}={first['session']}"})
-        networks = client.networks.list(filters={"label": f"{LABEL_SESSION}={first['session']}"})
-    finally:
-        client.close()
-    assert left == []
+    containers, networks = session_objects(first["session"])
+    assert containers == []
     assert networks == []
 
 
