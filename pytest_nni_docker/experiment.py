@@ -97,7 +97,7 @@ class TrainingService(Protocol):
     """The part of a remote-mode run that the worker pool provides."""
 
     network: Any
-    # True for a pool shared by the tests of a session; its runs lease a shared manager on its network.
+    # True for a pool that the tests of a session share. Its runs lease a shared manager on its network.
     shared: bool
 
     def apply(self, config: dict[str, Any], manager: NniContainer, nni_version: str) -> list[str]:

@@ -92,7 +92,7 @@ def _option(config: pytest.Config, name: str) -> Any:
     try:
         return config.getini(name)
     except (ValueError, pytest.UsageError) as error:
-        # pytest raises one of these for a bool ini value such as "maybe", by version.
+        # A bool ini value such as "maybe" raises ValueError, which pytest 9 wraps in UsageError.
         raise pytest.UsageError(f"The ini key {name} is invalid: {error}. Use true or false.") from None
 
 
@@ -300,7 +300,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
         signal.signal(signal.SIGTERM, interrupt)
     session.config.stash[session_key].default_settings  # noqa: B018 - bad options fail before collection
-    reuse.reuse_enabled(session.config)
+    # Bad bool ini values fail here too, before collection.
+    _option(session.config, "nni_reuse_manager")
     _option(session.config, "nni_require_docker")
 
 
@@ -631,10 +632,9 @@ def nni_remote_pool(request: pytest.FixtureRequest, nni_docker_settings: Setting
     credentials = nni_ssh_credentials.with_auth(settings.auth)
 
     def new_pool() -> RemotePool:
-        pool = RemotePool(engine, worker_image, settings.nni_version, credentials,
+        return RemotePool(engine, worker_image, settings.nni_version, credentials,
                           size=settings.workers, test_name=request.node.nodeid, host_manager=settings.host_manager,
-                          import_on_every_worker=settings.import_on_every_worker)
-        return pool.start()
+                          import_on_every_worker=settings.import_on_every_worker).start()
 
     if reuse_applies(request.config, settings):
         shared_pools = nni_session.shared_pools()
@@ -661,7 +661,7 @@ def nni_remote_pool(request: pytest.FixtureRequest, nni_docker_settings: Setting
 
 def reuse_applies(config: pytest.Config, settings: Settings) -> bool:
     """Return whether a test with ``settings`` shares containers under ``--nni-reuse-manager``."""
-    return reuse.reuse_enabled(config) and not settings.keep and not settings.host_manager
+    return bool(_option(config, "nni_reuse_manager")) and not settings.keep and not settings.host_manager
 
 
 def _keep_pool(nni_session: NniDockerSession, pool: Any, item: pytest.Item) -> None:

@@ -115,11 +115,13 @@ class Worker:
             return ""
 
 
-# Run by sh on a worker between the tests that share it: SIGKILL every process
-# but PID 1 (the init process), sshd's listener and this shell, SSH sessions
-# included, then delete the folders where NNI 2.10 and 3.0 keep a remote
-# experiment's files. The process list is read before the loop starts, so the
+# Run by sh on a worker between the tests that share it. It sends SIGKILL to
+# every process except PID 1 (the init process), sshd's listener and this shell,
+# so SSH sessions go too. Then it deletes the experiment folders that
+# _find_trial_folder searches. The glob is expanded before the loop, so the
 # loop's own commands are not in it.
+# NOTE: which of the two folders NNI 2.10 and 3.0 write on a worker was not
+# checked. The tests only show that a file placed in /tmp/nni-experiments goes.
 _RESET_SCRIPT = r"""
 for entry in /proc/[0-9]*; do
     pid=${entry#/proc/}
@@ -269,7 +271,7 @@ class RemotePool:
         return buffer.getvalue()
 
     def _wait_ready(self, worker: Worker) -> None:
-        # All workers share the image's Python path, so only the first one is asked.
+        # All workers share the image's Python path, so it is read from the first worker only.
         with self._python_path_lock:
             if not self.python_path:
                 code, output = worker.exec(["cat", PYTHON_PATH_FILE])

@@ -119,17 +119,6 @@ def add_options(group: Any, parser: pytest.Parser) -> None:
                   type="bool", default=False)
 
 
-def reuse_enabled(config: pytest.Config) -> bool:
-    """Return whether the command line or the ini file turns manager reuse on."""
-    value = config.getoption("nni_reuse_manager")
-    if value is not None:
-        return bool(value)
-    try:
-        return bool(config.getini("nni_reuse_manager"))
-    except (ValueError, pytest.UsageError) as error:
-        raise pytest.UsageError(f"The ini key nni_reuse_manager is invalid: {error}. Use true or false.") from None
-
-
 def _rebase_text(text: str, root: str) -> str:
     """Replace the folder ``CONTAINER_ROOT`` in a path or shell command by ``root``."""
     return re.sub(rf"(?<![\w/.-]){re.escape(CONTAINER_ROOT)}(?=/|\s|$)", root, text)
@@ -281,7 +270,7 @@ class SharedManagers:
 
 
 class SharedPools:
-    """The worker pools of one session that tests with the same pool settings take in turn."""
+    """Worker pools of one session, taken in turn by the tests with the same pool settings."""
 
     def __init__(self, managers: SharedManagers):
         self.managers = managers
@@ -290,7 +279,7 @@ class SharedPools:
         self._lock = threading.Lock()
 
     def acquire(self, key: tuple, start: Callable[[], RemotePool], test_name: str = "") -> RemotePool:
-        """Return an idle pool started with ``key``, or start one with ``start``; the caller has it alone."""
+        """Return an idle pool started with ``key``, or start one with ``start``. Only the caller uses it until ``release``."""
         with self._lock:
             idle = self._idle.setdefault(key, [])
             if idle:

@@ -178,7 +178,7 @@ def check_login(host: str, port: int, credentials: Credentials, python_path: str
     version, and ``ConnectionError`` when the login fails, so that a poll can retry.
     """
     script = _IMPORT_SCRIPT if import_nni else _VERSION_SCRIPT
-    what = '`python -c "import nni"`' if import_nni else "The NNI version check"
+    check_name = '`python -c "import nni"`' if import_nni else "The NNI version check"
     command = f"PATH={python_path}:$PATH python -c {shlex.quote(script)}"
     try:
         code, output = run_command(host, port, credentials, command)
@@ -186,7 +186,7 @@ def check_login(host: str, port: int, credentials: Credentials, python_path: str
         raise ConnectionError(f"SSH login to {host}:{port} as {credentials.user} failed: {type(error).__name__}: {error}") from None
     found = output.strip().splitlines()[-1] if output.strip() else ""
     if code != 0:
-        raise RuntimeError(f"{what} over SSH on {host}:{port} failed (exit {code}): {output.strip()[-500:]}")
+        raise RuntimeError(f"{check_name} over SSH on {host}:{port} failed (exit {code}): {output.strip()[-500:]}")
     if not versions_match(found, nni_version):
         raise NniVersionMismatch(f"The worker on {host}:{port} has NNI {found}, expected {nni_version}.")
     return True
